@@ -1,0 +1,1 @@
+"""sr_codec: photos in a few kilobytes (downsample + classical codec + learned super-resolution)."""

@@ -1,0 +1,32 @@
+"""The exception hierarchy of sr_codec.
+
+Every error raised through the public API is an :class:`SrCodecError`; callers that
+only want "did it work?" catch that one class. Foreign exceptions (Pillow, msgpack,
+TensorFlow, OSError) are wrapped, with the original kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class SrCodecError(Exception):
+    """Base class of every error sr_codec raises."""
+
+
+class PayloadError(SrCodecError, ValueError):
+    """The payload is not a valid sr_codec payload (truncated, corrupted, unknown version...)."""
+
+
+class InputImageError(SrCodecError, ValueError):
+    """The image handed to ``encode``/``upscale`` cannot be read or has an unsupported shape/type."""
+
+
+class LimitExceededError(SrCodecError):
+    """A configured limit (payload bytes, decoded pixels, byte budget...) would be exceeded."""
+
+
+class ModelError(SrCodecError):
+    """The super-resolution model cannot be loaded, or does not match what the payload expects."""
+
+
+class DeviceError(SrCodecError):
+    """The requested compute device (e.g. ``device="gpu"``) is not available."""

@@ -1,0 +1,44 @@
+"""The fast default super-resolution network: residual blocks at low resolution, sub-pixel upsampling.
+
+The network sees the decoded low-res image and predicts a *residual* over its bicubic
+enlargement, so an untrained network starts at bicubic quality and all capacity goes
+into what bicubic misses (lost detail, codec ringing and blocking).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+@keras.saving.register_keras_serializable(package="sr_codec")
+class PixelShuffle(layers.Layer):
+    """depth_to_space: (h, w, c*s*s) -> (h*s, w*s, c). Maps to TFLite DEPTH_TO_SPACE."""
+
+    def __init__(self, scale: int, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.nn.depth_to_space(x, self.scale)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def fast_sr(scale: int, width: int = 32, blocks: int = 4, name: str | None = None) -> keras.Model:
+    """Build the fast x``scale`` model: ``blocks`` residual blocks of ``width`` channels."""
+    lr = keras.Input((None, None, 3), name="low_res")
+    x = head = layers.Conv2D(width, 3, padding="same", name="head")(lr)
+    for i in range(blocks):
+        y = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"block{i}_conv1")(x)
+        y = layers.Conv2D(width, 3, padding="same", name=f"block{i}_conv2")(y)
+        x = layers.Add(name=f"block{i}_add")([x, y])
+    x = layers.Add(name="trunk_skip")([x, head])
+    x = layers.Conv2D(3 * scale * scale, 3, padding="same", name="to_subpixels")(x)
+    residual = PixelShuffle(scale, name="pixel_shuffle")(x)
+    base = layers.UpSampling2D(scale, interpolation="bicubic", name="bicubic")(lr)
+    hr = layers.Add(name="high_res")([base, residual])
+    return keras.Model(lr, hr, name=name or f"fast_x{scale}_w{width}_b{blocks}")
