@@ -1,1 +1,39 @@
-"""sr_codec: photos in a few kilobytes (downsample + classical codec + learned super-resolution)."""
+"""sr_codec: photos in a few kilobytes (downsample + classical codec + learned super-resolution).
+
+    payload = sr_codec.encode("photo.jpg")          # bytes, a few KB
+    image = sr_codec.decode(payload)                 # uint8 H x W x 3 RGB (x 4 with alpha)
+    preview = sr_codec.decode_preview(payload)       # the low-res image, instantly
+    info = sr_codec.inspect(payload)                 # sizes, scale, codec, model, no pixels
+
+Importing the package, ``encode``, ``decode_preview`` and ``inspect`` never import
+TensorFlow; ``decode`` and ``upscale`` do, only when a network runs. Every error is an
+:class:`SrCodecError`.
+"""
+
+from __future__ import annotations
+
+from .codec import PayloadInfo, decode, decode_many, decode_preview, encode, inspect
+from .errors import DeviceError, InputImageError, LimitExceededError, ModelError, PayloadError, SrCodecError
+from .limits import DEFAULT_LIMITS, Limits
+from .upscale import upscale  # binds the function over the submodule of the same name
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "encode",
+    "decode",
+    "decode_many",
+    "decode_preview",
+    "inspect",
+    "upscale",
+    "PayloadInfo",
+    "Limits",
+    "DEFAULT_LIMITS",
+    "SrCodecError",
+    "PayloadError",
+    "InputImageError",
+    "LimitExceededError",
+    "ModelError",
+    "DeviceError",
+    "__version__",
+]

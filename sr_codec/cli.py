@@ -1,0 +1,122 @@
+"""Command line: ``sr-codec encode IN OUT``, ``sr-codec decode IN OUT.png``, ``sr-codec inspect IN``.
+
+Failures print one line on stderr (``sr-codec: error: ...``) and exit non-zero: 1 for a bad
+image, payload or file, 2 for bad command-line usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .codec import PayloadInfo, decode, decode_preview, encode, inspect
+from .errors import SrCodecError
+from .inner import CODECS
+
+PROG = "sr-codec"
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line instead of usage + message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog=PROG, description="Photos in a few kilobytes: downsample + codec + super-resolution.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+
+    enc = sub.add_parser("encode", help="image file -> payload")
+    enc.add_argument("input", type=Path, help="JPEG, PNG, WebP, AVIF, GIF, BMP, TIFF (HEIC with pillow-heif)")
+    enc.add_argument("output", type=Path, help="payload file to write")
+    enc.add_argument("--scale", type=int, default=4, help="shrink factor, 1..16 (default 4)")
+    enc.add_argument("--quality", type=int, default=None, help="inner codec quality 0..100 (default: the codec's)")
+    enc.add_argument("--inner", choices=sorted(CODECS), default=None, help="inner codec (default avif)")
+
+    dec = sub.add_parser("decode", help="payload -> image file (format from the extension, e.g. .png)")
+    dec.add_argument("input", type=Path, help="payload file")
+    dec.add_argument("output", type=Path, help="image file to write, e.g. out.png")
+    dec.add_argument("--device", choices=["cpu", "gpu"], default=None, help="default: automatic")
+    dec.add_argument("--model", default=None, help="'default', 'bicubic' or a model id (default: the payload's)")
+    dec.add_argument("--preview", action="store_true", help="write the low-resolution preview instead")
+
+    ins = sub.add_parser("inspect", help="describe a payload without decoding it")
+    ins.add_argument("input", type=Path, help="payload file")
+    return parser
+
+
+def describe(info: PayloadInfo) -> str:
+    """A readable multi-line summary of :class:`PayloadInfo`."""
+    low_h, low_w = info.low_res_size
+    if not info.has_alpha:
+        alpha = "none"
+    elif info.alpha_bytes:
+        alpha = f"coded plane, {info.alpha_bytes} bytes"
+    else:
+        alpha = "constant"
+    model = info.model_id if info.model_id is not None else "not shipped with this sr_codec"
+    rows = [
+        ("format", f"sr_codec payload v{info.version}"),
+        ("size", f"{info.width} x {info.height} {info.mode}"),
+        ("scale", f"x{info.scale} (low-res {low_w} x {low_h})"),
+        ("inner codec", f"{info.inner}, {info.inner_bytes} bytes"),
+        ("alpha", alpha),
+        ("model", f"tag {info.model_tag:#010x} ({model})"),
+        ("payload", f"{info.payload_bytes} bytes, {info.bits_per_pixel:.4f} bits/pixel, "
+                    f"{info.overhead_bytes} bytes container"),
+    ]
+    return "\n".join(f"{key:<12} {value}" for key, value in rows)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SrCodecError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _write_image(image, path: Path) -> None:
+    from PIL import Image
+
+    try:
+        Image.fromarray(image).save(path)
+    except (OSError, ValueError, KeyError) as exc:  # unknown extension, unwritable folder...
+        raise SrCodecError(f"cannot write {path}: {exc}") from exc
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "encode":
+        data = encode(str(args.input), scale=args.scale, quality=args.quality, inner=args.inner)
+        try:
+            args.output.write_bytes(data)
+        except OSError as exc:
+            raise SrCodecError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+        info = inspect(data)
+        print(f"{args.output}: {len(data)} bytes, {info.width} x {info.height} {info.mode}, "
+              f"x{info.scale} {info.inner}, {info.bits_per_pixel:.4f} bits/pixel")
+    elif args.command == "decode":
+        payload = _read(args.input)
+        image = decode_preview(payload) if args.preview else decode(payload, device=args.device, model=args.model)
+        _write_image(image, args.output)
+        print(f"{args.output}: {image.shape[1]} x {image.shape[0]} {'RGBA' if image.shape[2] == 4 else 'RGB'}")
+    else:
+        print(describe(inspect(_read(args.input))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sr-codec`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        _run(args)
+    except SrCodecError as exc:
+        message = " ".join(str(exc).split())  # always one line
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,333 @@
+"""The public codec: ``encode`` an image to a payload, ``decode`` it back at full resolution.
+
+Sender: normalise the input -> shrink by ``scale`` -> inner codec -> pack the payload.
+Receiver: unpack and verify -> check the declared sizes against the limits and the inner
+bitstream -> inner decode -> upscale (network or bicubic) -> crop to the original size.
+
+Nothing here imports TensorFlow; only ``decode`` may, through :func:`sr_codec.upscale.upscale`,
+when the payload's model is a network.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from . import payload as wire
+from .downsample import downsample, low_res_size, upsample_bicubic
+from .errors import InputImageError, LimitExceededError, ModelError, PayloadError, SrCodecError
+from .inner import codec_by_wire_id, get_codec
+from .limits import Limits, resolve
+from .models import zoo
+
+# Lossless WebP codes the alpha plane smallest (measured in docs/format.md) but caps a side at 16383 px.
+WEBP_MAX_SIDE = 16383
+
+
+@dataclass(frozen=True)
+class PayloadInfo:
+    """What a payload holds, read from its header without decoding any pixels."""
+
+    version: int
+    width: int
+    height: int
+    has_alpha: bool
+    scale: int
+    inner: str
+    model_tag: int
+    model_id: str | None
+    """The shipped model carrying ``model_tag`` ("bicubic" for tag 0), None when none does."""
+    payload_bytes: int
+    inner_bytes: int
+    alpha_bytes: int
+    """Bytes of the coded alpha plane; 0 for RGB and for a constant alpha (stored as one number)."""
+
+    @property
+    def mode(self) -> str:
+        return "RGBA" if self.has_alpha else "RGB"
+
+    @property
+    def low_res_size(self) -> tuple[int, int]:
+        """(height, width) of the low-resolution image the inner codec carries."""
+        return low_res_size(self.height, self.width, self.scale)
+
+    @property
+    def overhead_bytes(self) -> int:
+        """Container bytes on top of the inner bitstream and the coded alpha plane."""
+        return self.payload_bytes - self.inner_bytes - self.alpha_bytes
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return 8.0 * self.payload_bytes / (self.width * self.height)
+
+
+@contextmanager
+def _wrap_foreign(error: type[SrCodecError], action: str) -> Iterator[None]:
+    """Let SrCodecErrors through; turn anything else raised inside into ``error`` (cause kept)."""
+    try:
+        yield
+    except SrCodecError:
+        raise
+    except MemoryError as exc:
+        raise LimitExceededError(f"{action}: out of memory") from exc
+    except Exception as exc:
+        raise error(f"{action} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def effective_scale(height: int, width: int, scale: int) -> int:
+    """The scale ``encode`` really uses: ``scale``, lowered to the shorter side of a smaller image.
+
+    A side shorter than the scale would be padded with more replicated pixels than it has
+    real ones, biasing the low-res pixel towards the edge; so a 7 x 13 image asked for x10
+    is coded at x7, a 3 x 2 one at x2 and a 1 x 1 one at x1. A side of one pixel does not
+    count: replicating a single row (or column) is exact, so a 1 x 5000 strip at x4 is
+    coded as 1 x 1250. Padding and the decoder's crop restore the exact size either way.
+    """
+    sides = [side for side in (height, width) if side > 1]
+    return max(1, min(scale, *sides)) if sides else 1
+
+
+def _check_scale(scale: object) -> int:
+    if type(scale) is bool or not isinstance(scale, (int, np.integer)) or not 1 <= scale <= wire.MAX_SCALE:
+        raise InputImageError(f"scale must be an integer in 1..{wire.MAX_SCALE}, got {scale!r}")
+    return int(scale)
+
+
+def _check_quality(quality: object) -> int | None:
+    if quality is None:
+        return None
+    if type(quality) is bool or not isinstance(quality, (int, np.integer)) or not 0 <= quality <= 100:
+        raise InputImageError(f"quality must be None or an integer in 0..100, got {quality!r}")
+    return int(quality)
+
+
+def encode(
+    image: object,
+    *,
+    scale: int = 4,
+    quality: int | None = None,
+    inner: str | None = None,
+    limits: Limits | None = None,
+) -> bytes:
+    """Compress ``image`` into a payload.
+
+    ``image``: a path, encoded file bytes, a ``PIL.Image`` or a uint8 array (H x W, H x W x 3
+    RGB, H x W x 4 RGBA). ``scale``: the shrink factor, 1..16 (1, 2, 4 and 10 have trained
+    networks); lowered for images smaller than it (:func:`effective_scale`). ``quality``:
+    0..100 for the inner codec (None = its default). ``inner``: ``"avif"`` (default),
+    ``"webp"``, ``"jpeg"`` or lossless ``"png"``.
+    """
+    limits = resolve(limits)
+    scale = _check_scale(scale)
+    quality = _check_quality(quality)
+    codec = get_codec(inner)
+    from .normalise import load_image  # senders only: a receiver never loads the input-image machinery
+
+    with _wrap_foreign(InputImageError, "encode"):
+        img = load_image(image, max_pixels=limits.max_pixels)
+        scale = effective_scale(img.height, img.width, scale)
+        low = downsample(img.rgb, scale)
+        try:
+            bitstream = codec.encode(low, quality)
+        except SrCodecError:
+            raise
+        except Exception as exc:  # e.g. a side beyond what WebP or JPEG can hold
+            raise InputImageError(
+                f"the {codec.name} codec cannot code a {low.shape[1]} x {low.shape[0]} image: {exc}"
+            ) from exc
+        if len(bitstream) > limits.max_inner_bytes:
+            raise LimitExceededError(
+                f"inner bitstream is {len(bitstream)} bytes; the limit is {limits.max_inner_bytes}"
+            )
+        alpha = None if img.alpha is None else _encode_alpha(img.alpha, scale)
+        packed = wire.pack(
+            wire.Payload(
+                width=img.width,
+                height=img.height,
+                scale=scale,
+                inner_codec=codec.wire_id,
+                model_tag=zoo.tag_for(zoo.default_model_id(scale)),
+                inner=bitstream,
+                alpha=alpha,
+            )
+        )
+        limits.check_payload_bytes(len(packed))
+        return packed
+
+
+def _encode_alpha(alpha: np.ndarray, scale: int) -> int | bytes:
+    """A constant plane as its value; otherwise coded losslessly at low or full resolution.
+
+    The low-res plane (shrunk like the RGB) is the smaller for soft edges; a hard-edged mask
+    can be cheaper at full resolution, where it is also exact. The smaller one is kept; the
+    decoder tells them apart by their size.
+    """
+    first = int(alpha.flat[0])
+    if np.all(alpha == first):
+        return first
+    low = _lossless_plane(downsample(alpha[..., None], scale)[..., 0])
+    if scale == 1:
+        return low
+    full = _lossless_plane(alpha)
+    return full if len(full) <= len(low) else low
+
+
+def _lossless_plane(plane: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    if max(plane.shape) <= WEBP_MAX_SIDE:  # method 4: within 1% of method 6's size, 5-100x faster
+        Image.fromarray(plane, "L").save(buf, "WEBP", lossless=True, quality=100, method=4)
+    else:
+        Image.fromarray(plane, "L").save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _decode_alpha(coded: int | bytes, low_size: tuple[int, int], full_size: tuple[int, int]) -> np.ndarray:
+    """The alpha plane from its payload field: uint8 at ``low_size``, or at ``full_size`` when coded so."""
+    if isinstance(coded, int):
+        return np.full(low_size, coded, np.uint8)
+    try:
+        with Image.open(io.BytesIO(coded), formats=["WEBP", "PNG"]) as im:
+            size = (im.size[1], im.size[0])
+            if size not in (low_size, full_size):
+                raise PayloadError(
+                    f"alpha plane is {size[1]} x {size[0]}; the payload needs {low_size[1]} x {low_size[0]} "
+                    f"(low-res) or {full_size[1]} x {full_size[0]} (full-res)"
+                )
+            return np.asarray(im.convert("L"))
+    except SrCodecError:
+        raise
+    except Exception as exc:
+        raise PayloadError(f"alpha plane cannot be decoded: {exc}") from exc
+
+
+def _read_payload(payload: bytes, limits: Limits) -> tuple[wire.Payload, np.ndarray, np.ndarray | None]:
+    """Unpack, check the declared sizes against the limits and the bitstreams, decode the pixels.
+
+    Returns the payload, the low-res RGB and the alpha plane (low-res or full-res, as coded).
+    """
+    p = wire.unpack(payload, limits)
+    limits.check_pixels(p.height, p.width, "the payload's image")
+    codec = codec_by_wire_id(p.inner_codec)
+    low_size = low_res_size(p.height, p.width, p.scale)
+    declared = codec.read_size(p.inner)
+    if declared != low_size:
+        raise PayloadError(
+            f"inner {codec.name} bitstream is {declared[1]} x {declared[0]}, but a {p.width} x {p.height} image "
+            f"at x{p.scale} needs {low_size[1]} x {low_size[0]}"
+        )
+    low = codec.decode(p.inner)
+    if low.shape != (*low_size, 3):
+        raise PayloadError(f"inner {codec.name} bitstream decoded to {low.shape}, expected {(*low_size, 3)}")
+    alpha = None if p.alpha is None else _decode_alpha(p.alpha, low_size, (p.height, p.width))
+    return p, low, alpha
+
+
+def _resolve_model(p: wire.Payload, model: str | None) -> str:
+    """The model id ``decode`` runs: the payload's own, the shipped default, bicubic, or a named one."""
+    if model is None:
+        model_id = zoo.model_id_for_tag(p.model_tag)
+        if model_id is None:
+            shipped = ", ".join(zoo.available_model_ids()) or "none"
+            raise ModelError(
+                f"the payload was encoded for model tag {p.model_tag:#010x}, which no shipped weights carry "
+                f"(shipped: {shipped}); decode with model='default' to use the shipped x{p.scale} model, "
+                "or model='bicubic'"
+            )
+        if model_id != zoo.BICUBIC and int(zoo.model_info(model_id)["scale"]) != p.scale:
+            raise PayloadError(f"the payload names model {model_id}, which is not an x{p.scale} model")
+        return model_id
+    if not isinstance(model, str):
+        raise ModelError(f"model must be None, 'default', 'bicubic' or a model id, got {type(model).__name__}")
+    if model == "default":
+        return zoo.default_model_id(p.scale)
+    if model == zoo.BICUBIC:
+        return model
+    info = zoo.model_info(model)  # ModelError when unknown
+    if int(info["scale"]) != p.scale:
+        raise ModelError(f"model {model} upscales x{info['scale']}, but the payload is x{p.scale}")
+    return model
+
+
+def decode(
+    payload: bytes,
+    *,
+    device: str | None = None,
+    model: str | None = None,
+    limits: Limits | None = None,
+) -> np.ndarray:
+    """Rebuild the image: uint8 H x W x 3 RGB (H x W x 4 RGBA when the input had alpha), original size.
+
+    ``model``: None = the model the encoder expected (ModelError when those weights are not
+    shipped), ``"default"`` = the shipped model for the payload's scale, ``"bicubic"`` = no
+    network, or a model id from the manifest. ``device``: ``"cpu"``, ``"gpu"`` or None (automatic).
+    """
+    limits = resolve(limits)
+    with _wrap_foreign(PayloadError, "decode"):
+        p, low, alpha = _read_payload(payload, limits)
+        model_id = _resolve_model(p, model)
+    from .upscale import upscale  # the module imports TensorFlow only when a network runs
+
+    with _wrap_foreign(ModelError, "super-resolution"):
+        rgb = upscale(low, p.scale, device=device, model_id=model_id)
+    with _wrap_foreign(PayloadError, "decode"):
+        expected = (low.shape[0] * p.scale, low.shape[1] * p.scale, 3)
+        if rgb.shape != expected or rgb.dtype != np.uint8:
+            raise ModelError(f"upscaler returned {rgb.dtype} {rgb.shape}, expected uint8 {expected}")
+        rgb = rgb[: p.height, : p.width]
+        if alpha is None:
+            return rgb.copy()  # contiguous, writeable, and never the upscaler's own buffer
+        if alpha.shape != (p.height, p.width):
+            alpha = upsample_bicubic(alpha[..., None], p.scale, (p.height, p.width))[..., 0]
+        return np.concatenate([rgb, alpha[..., None]], axis=2)
+
+
+def decode_many(
+    payloads: Iterable[bytes],
+    *,
+    device: str | None = None,
+    model: str | None = None,
+    limits: Limits | None = None,
+) -> list[np.ndarray]:
+    """``decode`` each payload in turn (the model is loaded once and reused)."""
+    return [decode(p, device=device, model=model, limits=limits) for p in payloads]
+
+
+def decode_preview(payload: bytes, *, limits: Limits | None = None) -> np.ndarray:
+    """The instant preview: the low-resolution image as sent (plus alpha), without any network.
+
+    Returns uint8 h x w x 3 (x 4 with alpha), h x w = the original size divided by the scale,
+    rounded up. Never imports TensorFlow.
+    """
+    limits = resolve(limits)
+    with _wrap_foreign(PayloadError, "decode_preview"):
+        p, low, alpha = _read_payload(payload, limits)
+        if alpha is None:
+            return low.copy()
+        if alpha.shape != low.shape[:2]:  # coded at full resolution
+            alpha = downsample(alpha[..., None], p.scale)[..., 0]
+        return np.concatenate([low, alpha[..., None]], axis=2)
+
+
+def inspect(payload: bytes, *, limits: Limits | None = None) -> PayloadInfo:
+    """Describe a payload (verifying its checksum and fields) without decoding pixels."""
+    limits = resolve(limits)
+    with _wrap_foreign(PayloadError, "inspect"):
+        p = wire.unpack(payload, limits)
+        return PayloadInfo(
+            version=wire.FORMAT_VERSION,
+            width=p.width,
+            height=p.height,
+            has_alpha=p.has_alpha,
+            scale=p.scale,
+            inner=codec_by_wire_id(p.inner_codec).name,
+            model_tag=p.model_tag,
+            model_id=zoo.model_id_for_tag(p.model_tag),
+            payload_bytes=len(payload),
+            inner_bytes=len(p.inner),
+            alpha_bytes=len(p.alpha) if isinstance(p.alpha, bytes) else 0,
+        )

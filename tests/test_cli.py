@@ -1,0 +1,125 @@
+"""The ``sr-codec`` command line: encode / decode / inspect, and one-line errors with non-zero exits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import sr_codec
+from sr_codec.cli import main
+
+
+@pytest.fixture()
+def photo_png(tmp_path, small_photo):
+    path = tmp_path / "photo.png"
+    Image.fromarray(small_photo).save(path)
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, expected_code: int = 1) -> None:
+    assert code == expected_code
+    assert err.count("\n") == 1 and err.startswith("sr-codec: error: ")
+    assert "Traceback" not in err
+
+
+def test_encode_inspect_decode(capsys, tmp_path, photo_png, small_photo):
+    payload = tmp_path / "photo.src"
+    code, out, err = run(capsys, "encode", photo_png, payload, "--scale", "2", "--quality", "60", "--inner", "webp")
+    assert code == 0 and err == ""
+    data = payload.read_bytes()
+    assert f"{len(data)} bytes" in out
+    info = sr_codec.inspect(data)
+    assert (info.width, info.height, info.scale, info.inner) == (160, 120, 2, "webp")
+
+    code, out, err = run(capsys, "inspect", payload)
+    assert code == 0 and err == ""
+    assert "160 x 120 RGB" in out and "x2" in out and f"webp, {info.inner_bytes} bytes" in out
+    assert f"{len(data)} bytes" in out and f"{info.overhead_bytes} bytes container" in out
+
+    decoded = tmp_path / "decoded.png"
+    code, out, err = run(capsys, "decode", payload, decoded, "--model", "bicubic")
+    assert code == 0 and err == ""
+    pixels = np.asarray(Image.open(decoded))
+    assert np.array_equal(pixels, sr_codec.decode(data, model="bicubic"))
+    assert pixels.shape == small_photo.shape
+
+    preview = tmp_path / "preview.png"
+    assert run(capsys, "decode", payload, preview, "--preview")[0] == 0
+    assert Image.open(preview).size == (80, 60)
+
+
+def test_rgba_decodes_to_rgba_png(capsys, tmp_path, small_photo):
+    src = tmp_path / "rgba.png"
+    alpha = np.tile(np.linspace(0, 255, 160).astype(np.uint8), (120, 1))
+    Image.fromarray(np.dstack([small_photo, alpha])).save(src)
+    assert run(capsys, "encode", src, tmp_path / "p")[0] == 0
+    assert run(capsys, "decode", tmp_path / "p", tmp_path / "out.png", "--model", "bicubic")[0] == 0
+    assert Image.open(tmp_path / "out.png").mode == "RGBA"
+    assert "RGBA" in run(capsys, "inspect", tmp_path / "p")[1]
+
+
+def test_bad_inputs_exit_1_with_one_line(capsys, tmp_path, photo_png):
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\x01 definitely not a payload")
+    payload = tmp_path / "ok.src"
+    assert run(capsys, "encode", photo_png, payload)[0] == 0
+    capsys.readouterr()
+    cases = [
+        ("encode", tmp_path / "missing.jpg", tmp_path / "out"),
+        ("encode", garbage, tmp_path / "out"),
+        ("encode", photo_png, tmp_path / "no-such-dir" / "out"),
+        ("encode", photo_png, tmp_path / "out", "--scale", "0"),
+        ("encode", photo_png, tmp_path / "out", "--quality", "500"),
+        ("decode", garbage, tmp_path / "out.png"),
+        ("decode", tmp_path / "missing", tmp_path / "out.png"),
+        ("decode", payload, tmp_path / "out.unknown-extension", "--model", "bicubic"),
+        ("decode", payload, tmp_path / "out.png", "--model", "no-such-model"),
+        ("inspect", garbage),
+        ("inspect", photo_png),
+        ("inspect", tmp_path),
+    ]
+    for argv in cases:
+        code, out, err = run(capsys, *argv)
+        assert_one_line_error(code, err)
+
+
+def test_usage_errors_exit_2_with_one_line(capsys, photo_png, tmp_path):
+    for argv in ([], ["encode"], ["frobnicate", "x"], ["encode", photo_png, tmp_path / "o", "--inner", "gif"],
+                 ["encode", photo_png, tmp_path / "o", "--scale", "four"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in argv])
+        assert_one_line_error(exit_info.value.code, capsys.readouterr().err, expected_code=2)
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"junk")
+    result = subprocess.run([sys.executable, "-m", "sr_codec", "inspect", str(garbage)],
+                            capture_output=True, text=True, timeout=120)
+    assert_one_line_error(result.returncode, result.stderr)
+    version = subprocess.run([sys.executable, "-m", "sr_codec", "--version"], capture_output=True, text=True,
+                             timeout=120)
+    assert version.returncode == 0 and sr_codec.__version__ in version.stdout
+
+
+def test_quickstart_example(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "side_by_side.png"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, str(repo / "examples" / "quickstart.py"), "--out", str(out),
+                             "--model", "bicubic"], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "sr_codec payload" in result.stdout and "RGB PSNR" in result.stdout
+    assert Image.open(out).size == (1024, 512)  # astronaut | decoded astronaut
