@@ -1,0 +1,240 @@
+"""The benchmarks' measuring instruments: metrics, Bjøntegaard deltas, rates and the two CLIs."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import sr_codec
+from benchmarks import bandwidth, rd, sr_quality
+from sr_codec.downsample import downsample, upsample_bicubic
+from sr_codec.metrics import mod_crop, psnr_y
+
+# ------------------------------------------------------------------------------------ BD-rate
+
+PSNR_A = [30.0, 32.0, 34.0, 36.0]
+RATE_A = [0.05, 0.09, 0.17, 0.33]
+
+
+def test_bd_rate_of_a_curve_scaled_by_0_8_is_minus_20_percent():
+    rate_b = [r * 0.8 for r in RATE_A]
+    assert rd.bd_rate(RATE_A, PSNR_A, rate_b, PSNR_A) == pytest.approx(-20.0, abs=1e-6)
+    assert rd.bd_rate(RATE_A, PSNR_A, rate_b, PSNR_A, method="pchip") == pytest.approx(-20.0, abs=1e-6)
+    # and the reverse direction: A needs 25 % more than B
+    assert rd.bd_rate(rate_b, PSNR_A, RATE_A, PSNR_A) == pytest.approx(25.0, abs=1e-6)
+
+
+def test_bd_rate_hand_worked_example():
+    # A: ln r = p / 4. B: ln r = p / 4 + ln(0.5) * (p - 30) / 6, i.e. no saving at 30 dB, half the
+    # rate at 36 dB. Both are polynomials of degree <= 3, so the cubic fit is exact, and the mean
+    # log-rate difference over [30, 36] is ln(0.5) * mean((p - 30) / 6) = ln(0.5) / 2:
+    # BD-rate = exp(ln(0.5) / 2) - 1 = 1 / sqrt(2) - 1 = -29.2893 %.
+    p = np.array([30.0, 31.5, 33.0, 34.5, 36.0])
+    rate_a = np.exp(p / 4)
+    rate_b = np.exp(p / 4 + math.log(0.5) * (p - 30) / 6)
+    assert rd.bd_rate(rate_a, p, rate_b, p) == pytest.approx((2**-0.5 - 1) * 100, abs=1e-6)
+
+
+def test_bd_rate_integrates_only_over_the_overlapping_psnr_range():
+    # B covers 33..39 dB, A 30..36 dB: compared on 33..36 only, where B is half of A's rate.
+    p_a = np.array([30.0, 32.0, 34.0, 36.0])
+    p_b = p_a + 3.0
+    rate_a = np.exp(p_a / 3)
+    rate_b = 0.5 * np.exp(p_b / 3)
+    assert rd.bd_rate(rate_a, p_a, rate_b, p_b) == pytest.approx(-50.0, abs=1e-6)
+
+
+def test_bd_rate_and_bd_psnr_say_none_without_overlap():
+    assert rd.bd_rate(RATE_A, PSNR_A, RATE_A, [p + 10 for p in PSNR_A]) is None
+    assert rd.bd_psnr(RATE_A, PSNR_A, [r * 100 for r in RATE_A], PSNR_A) is None
+
+
+def test_bd_psnr_of_a_constant_one_db_shift_is_one():
+    assert rd.bd_psnr(RATE_A, PSNR_A, RATE_A, [p + 1 for p in PSNR_A]) == pytest.approx(1.0, abs=1e-9)
+    assert rd.bd_psnr(RATE_A, PSNR_A, RATE_A, [p + 1 for p in PSNR_A], method="pchip") == pytest.approx(1.0)
+
+
+def test_bytes_saved_at_equal_psnr_interpolates_and_never_extrapolates():
+    ref_bytes = [2000.0, 4000.0, 8000.0]
+    ref_psnr = [28.0, 30.0, 32.0]
+    rows = rd.bytes_saved_at_equal_psnr(ref_bytes, ref_psnr, [1000.0, 1500.0, 900.0], [29.0, 30.0, 27.0])
+    # 29 dB is half way in log-bytes between 2000 and 4000: sqrt(2000 * 4000)
+    assert rows[0]["reference_bytes"] == pytest.approx(math.sqrt(2000 * 4000))
+    assert rows[1]["saved"] == pytest.approx(1 - 1500 / 4000)
+    assert rows[2]["reference_bytes"] is None and rows[2]["saved"] is None
+
+
+# ------------------------------------------------------------------------------------ MS-SSIM
+
+
+def test_ms_ssim_is_one_for_identical_images_and_falls_with_noise(small_photo):
+    assert rd.ms_ssim(small_photo, small_photo) == pytest.approx(1.0, abs=1e-12)
+    rng = np.random.default_rng(0)
+    values = []
+    for sigma in (3, 10, 30):
+        noisy = np.clip(small_photo + rng.normal(0, sigma, small_photo.shape), 0, 255).astype(np.uint8)
+        values.append(rd.ms_ssim(small_photo, noisy))
+    assert 1.0 > values[0] > values[1] > values[2] > 0.0
+
+
+def test_ms_ssim_uses_fewer_scales_on_small_images():
+    assert rd.ms_ssim_scales(176, 500) == 5
+    assert rd.ms_ssim_scales(175, 500) == 4
+    assert rd.ms_ssim_scales(11, 11) == 1
+    with pytest.raises(ValueError):
+        rd.ms_ssim_scales(10, 40)
+
+
+def test_ms_ssim_matches_an_independent_single_scale_ssim():
+    # With one scale, MS-SSIM is SSIM with a valid-region Gaussian window: compare with scikit-image.
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (20, 21), dtype=np.uint8)
+    b = np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)
+    _, ssim_map = structural_similarity(
+        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, full=True
+    )
+    assert rd.ms_ssim_scales(*a.shape) == 1
+    assert rd.ms_ssim(a, b) == pytest.approx(ssim_map[5:-5, 5:-5].mean(), rel=1e-6)
+
+
+# ------------------------------------------------------------------------------ rate = payload
+
+
+def test_bits_per_pixel_counts_the_whole_payload_container_included(small_photo):
+    grids = bandwidth.parse_qualities(["sr=40"])
+    methods = bandwidth.build_methods([4], [], grids, include_auto=False)
+    network = next(m for m in methods if m.role == "network")
+    h, w = small_photo.shape[:2]
+
+    point, payload, decoded = bandwidth.measure(network, small_photo, 40)
+    info = sr_codec.inspect(payload)
+    assert payload == sr_codec.encode(small_photo, scale=4, quality=40)
+    assert point.bytes == len(payload) == info.payload_bytes
+    assert point.bpp == pytest.approx(8 * len(payload) / (h * w))
+    assert info.inner_bytes < len(payload)  # so a rate of inner bytes only would be wrong
+    assert point.bpp != pytest.approx(8 * info.inner_bytes / (h * w))
+    assert decoded.shape == small_photo.shape
+
+    # the sweep (what the CLI runs) reports the same rate for every path sharing that payload
+    points, _ = bandwidth.sweep([("p", small_photo)], methods, progress=False)
+    assert {p.bytes for p in points} == {len(payload)}
+
+
+def test_classical_codecs_are_measured_as_complete_files(small_photo):
+    (avif,) = bandwidth.build_methods([], ["avif"], bandwidth.parse_qualities(["avif=30"]), include_auto=False)
+    point, data, decoded = bandwidth.measure(avif, small_photo, 30)
+    assert data[4:8] == b"ftyp"  # an ordinary .avif file, container and all
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.format == "AVIF" and im.size == (small_photo.shape[1], small_photo.shape[0])
+    assert point.bytes == len(data)
+
+
+def test_parse_qualities_sets_all_or_named_grids():
+    grids = bandwidth.parse_qualities(["10,90", "avif=5"])
+    assert grids["jpeg"] == (10.0, 90.0) and grids["sr"] == (10.0, 90.0)
+    assert grids["avif"] == (5.0,)
+    assert grids["auto"] == bandwidth.DEFAULT_GRIDS["auto"]
+
+
+def test_default_images_ship_with_scikit_image():
+    paths = bandwidth.default_image_paths()
+    assert len(paths) == len(bandwidth.DEFAULT_IMAGES)
+    assert all(bandwidth.load_rgb(p).ndim == 3 for p in paths[:1])
+
+
+# --------------------------------------------------------------------------------------- CLIs
+
+
+def _synthetic_photo(h: int, w: int, seed: int) -> np.ndarray:
+    """Smooth gradients, a few hard edges and mild texture: compresses like a (simple) photo."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = np.stack([x / w * 200 + 30, y / h * 180 + 40, (x + y) / (h + w) * 150 + 60], axis=-1)
+    for _ in range(4):
+        cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(6, 20)
+        img[(y - cy) ** 2 + (x - cx) ** 2 < r * r] = rng.integers(0, 256, 3)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_bandwidth_cli_small_run_writes_every_output(tmp_path):
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i, (h, w) in enumerate([(72, 96), (80, 64), (64, 64)]):
+        Image.fromarray(_synthetic_photo(h, w, i)).save(data / f"img{i}.png")
+    out = tmp_path / "out"
+    argv = ["--data", str(data), "--limit", "2", "--scales", "1", "4", "--codecs", "jpeg,avif",
+            "--qualities", "20,60", "--out", str(out), "--quiet", "--no-auto"]
+    assert bandwidth.main(argv) == 0
+
+    points = json.loads((out / "bandwidth_points.json").read_text())["points"]
+    assert {p["image"] for p in points} == {"img0", "img1"}  # --limit 2 of 3
+    keys = {p["method"] for p in points}
+    assert keys == {"jpeg", "avif", "bicubic-x1", "bicubic-x4", "sr_codec-x4"}
+    assert len(points) == 2 * len(keys) * 2
+    for p in points:
+        assert p["bpp"] == pytest.approx(8 * p["bytes"] / (p["height"] * p["width"]))
+        assert 0 < p["ms_ssim"] <= 1 and p["psnr"] > 10
+    for key in keys:
+        curve = json.loads((out / "compressai" / f"{key}.json").read_text())
+        assert set(curve) == {"name", "description", "results"}
+        assert [len(curve["results"][k]) for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")] == [2, 2, 2]
+    summary = (out / "bandwidth.md").read_text()
+    assert "BD-rate" in summary and "(b) x4 bicubic" in summary
+    for png in ("bandwidth_rd.png", "bandwidth_grid.png"):
+        with Image.open(out / png) as im:
+            assert im.format == "PNG" and im.width > 100
+
+
+def test_sr_quality_cli_on_a_generated_folder(tmp_path):
+    photos = [_synthetic_photo(61, 83, 7), _synthetic_photo(50, 50, 8)]
+    for name in ("Set5", "BSD100"):
+        (tmp_path / name).mkdir()
+    Image.fromarray(photos[0]).save(tmp_path / "Set5" / "a.png")
+    Image.fromarray(photos[1][..., 0]).save(tmp_path / "Set5" / "grey.png")  # greyscale file
+    Image.fromarray(photos[0]).save(tmp_path / "BSD100" / "a.png")
+    out = tmp_path / "out"
+    argv = ["--data", str(tmp_path), "--sets", "Set5", "Set14", "BSD100", "--scales", "2", "4",
+            "--out", str(out), "--quiet", "--models"]  # --models with no id: bicubic only, fast
+    assert sr_quality.main(argv) == 0
+
+    results = json.loads((out / "sr_quality.json").read_text())
+    assert results["missing_sets"] == ["Set14"]
+    bicubic = {(r["set"], r["scale"]): r for r in results["clean"] if r["method"] == "bicubic"}
+    assert set(bicubic) == {("Set5", 2), ("Set5", 4), ("BSD100", 2), ("BSD100", 4)}
+    # the protocol, recomputed here by hand for one image
+    hr = mod_crop(photos[0], 4)
+    expected = psnr_y(hr, upsample_bicubic(downsample(hr, 4), 4), shave=4)
+    assert bicubic[("Set5", 4)]["per_image"]["a"] == pytest.approx(expected)
+    assert math.isfinite(bicubic[("Set5", 4)]["per_image"]["grey"])
+    assert results["set5_bicubic_x4_check"] is None  # not the real Set5
+    assert {r["scale"] for r in results["degraded"]} == {2, 4}
+    assert "x4" in (out / "sr_quality.md").read_text()
+
+
+def test_set5_bicubic_x4_reads_28_42(shared_val: Path):
+    images = sr_quality.set_images(shared_val / "Set5")
+    method = sr_quality.SrMethod("bicubic", 4, sr_quality._bicubic, "bicubic")
+    scores = sr_quality.evaluate_clean(images, method)
+    assert round(float(np.mean(scores)), 2) == 28.42
+    rows = [{"method": "bicubic", "scale": 4, "set": "Set5", "y_psnr": float(np.mean(scores)),
+             "per_image": {n: s for (n, _), s in zip(images, scores)}}]
+    assert sr_quality.set5_check(rows, None) == {"measured": 28.42, "expected": 28.42, "ok": True}
+
+
+def test_rate_control_path_is_measured_when_the_library_has_it(small_photo):
+    if not bandwidth.auto_rate_control_available():
+        pytest.skip("sr_codec.encode has no scale='auto' yet")
+    grids = bandwidth.parse_qualities(["auto=0.5"])
+    (auto,) = bandwidth.build_methods([], [], grids, include_auto=True)
+    point, payload, _ = bandwidth.measure(auto, small_photo, 0.5)
+    budget = int(0.5 * small_photo.shape[0] * small_photo.shape[1] / 8)
+    assert point.bytes == len(payload) == sr_codec.inspect(payload).payload_bytes <= budget
