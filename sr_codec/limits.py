@@ -3,6 +3,20 @@
 A receiver decodes payloads sent by strangers, so every size a payload *declares* is
 checked against these limits before anything that large is allocated. Every public entry
 point takes ``limits: Limits | None = None``; ``None`` means :data:`DEFAULT_LIMITS`.
+
+Where each limit is checked (all before the allocation they guard):
+
+* ``max_payload_bytes``: the length of the buffer handed to ``decode``/``inspect``, before
+  it is copied or parsed; and the packed result of ``encode``.
+* ``max_inner_bytes``: each bin field (inner bitstream, coded alpha plane) right after the
+  fields are parsed (msgpack itself never accepts a bin longer than the payload); and the
+  inner bitstream ``encode`` produced.
+* ``max_extension_bytes``: the extension map, before it is parsed.
+* ``max_pixels``: at decode, ``width x height`` as declared by the payload, before the inner
+  bitstream's header is even read (the header must then declare the matching low-res size
+  before any pixel is decoded); at encode, the size an image file's header declares,
+  right after ``Image.open`` parsed the header and before any pixel is decoded (arrays and
+  PIL images: their shape, before they are copied).
 """
 
 from __future__ import annotations
@@ -29,6 +43,8 @@ class Limits:
     """Largest inner bitstream or coded alpha plane inside a payload."""
     max_pixels: int = 50_000_000
     """Largest image, in pixels (width x height): input images at encode, declared originals at decode."""
+    max_extension_bytes: int = 64 * 1024
+    """Largest extension map (the optional fields after the alpha field; none are written by v1)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -2,12 +2,18 @@
 
 A payload is a short sequence of msgpack objects followed by a CRC-32::
 
-    version | width | height | scale | inner codec id | model tag | inner bitstream | alpha | CRC-32
+    version | width | height | scale | inner codec id | model tag | inner bitstream | alpha | [extensions] | CRC-32
 
 The version comes first so that any reader can tell a newer payload from a corrupt one;
 the CRC-32 (big-endian, 4 raw bytes) covers every byte before it. There is no array
 header, no field names and no magic number: for an RGB image (sides up to 65535 px) the
 container costs at most 24 bytes on top of the inner bitstream, which matters at 1 KB per photo.
+
+After the alpha field a payload may carry one optional msgpack map of *extension fields*
+(integer keys; even = optional, ignored by readers that do not know it; odd = required,
+refused by readers that do not know it). Version 1 defines no extension field and the
+encoder writes no map, so it costs nothing today; it is how v1 readers survive small
+future additions (docs/format.md, "Extension fields").
 
 This module only (de)serialises and validates *fields*; whether the inner bitstream really
 has the declared size is checked by the decoder (:mod:`sr_codec.codec`).
@@ -16,6 +22,7 @@ has the declared size is checked by the decoder (:mod:`sr_codec.codec`).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import msgpack
@@ -31,6 +38,13 @@ MAX_TAG = 0xFFFFFFFF
 MAX_SIDE = 0xFFFFFFFF
 # version, width, height, scale, codec, tag (1 byte each at their smallest), bin8 + 1 byte, nil, CRC
 MIN_PAYLOAD_BYTES = 6 + 3 + 1 + CHECKSUM_BYTES
+
+#: Extension fields this reader understands, by key (see docs/format.md). Version 1 defines none:
+#: every optional (even) key is ignored and every required (odd) key is refused.
+KNOWN_EXTENSIONS: dict[int, str] = {}
+#: Deepest nesting of arrays/maps in the extension map, the map itself counting as 1.
+MAX_EXTENSION_DEPTH = 8
+_MAP_HEADERS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}  # fixmap, map16, map32
 
 
 @dataclass(frozen=True)
@@ -96,8 +110,12 @@ def _describe(value: object) -> str:
     return repr(value) if isinstance(value, (int, float, type(None))) else type(value).__name__
 
 
-def pack(payload: Payload) -> bytes:
-    """Serialise ``payload`` (already validated by its constructor) to v1 bytes."""
+def pack(payload: Payload, extensions: Mapping[int, object] | None = None) -> bytes:
+    """Serialise ``payload`` (already validated by its constructor) to v1 bytes.
+
+    ``extensions``: extension fields to append (integer key -> msgpack-able value; see
+    docs/format.md). None or empty writes no map at all, which is what ``encode`` does.
+    """
     fields = (
         FORMAT_VERSION,
         payload.width,
@@ -109,6 +127,14 @@ def pack(payload: Payload) -> bytes:
         payload.alpha,
     )
     body = b"".join(msgpack.packb(f, use_bin_type=True) for f in fields)
+    if extensions:
+        for key in extensions:
+            if not _is_int(key) or key < 0:
+                raise PayloadError(f"extension keys must be non-negative integers, got {_describe(key)}")
+        try:
+            body += msgpack.packb(dict(extensions), use_bin_type=True, strict_types=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise PayloadError(f"extension fields cannot be packed: {exc}") from exc
     return body + zlib.crc32(body).to_bytes(CHECKSUM_BYTES, "big")
 
 
@@ -127,8 +153,9 @@ def unpack(data: bytes | bytearray | memoryview, limits: Limits | None = None) -
     limits = resolve(limits)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise PayloadError(f"a payload must be bytes, got {type(data).__name__}")
-    data = bytes(data)
-    limits.check_payload_bytes(len(data))
+    # The size first, so an oversized buffer is refused before it is copied.
+    limits.check_payload_bytes(data.nbytes if isinstance(data, memoryview) else len(data))
+    data = data.tobytes() if isinstance(data, memoryview) else bytes(data)
     if not data:
         raise PayloadError("empty payload")
 
@@ -156,11 +183,65 @@ def unpack(data: bytes | bytearray | memoryview, limits: Limits | None = None) -
         for name in ("width", "height", "scale", "inner codec", "model tag", "inner bitstream", "alpha")
     )
     if unpacker.tell() != len(body):
-        raise PayloadError(f"payload has {len(body) - unpacker.tell()} unexpected bytes after its last field")
+        _check_extensions(body[unpacker.tell():], limits)
     for name, value in (("inner bitstream", inner), ("alpha plane", alpha)):
         if isinstance(value, bytes) and len(value) > limits.max_inner_bytes:
             raise LimitExceededError(f"{name} is {len(value)} bytes; the limit is {limits.max_inner_bytes}")
     return Payload(width, height, scale, inner_codec, model_tag, inner, alpha)
+
+
+def _check_extensions(rest: bytes, limits: Limits) -> None:
+    """Validate the bytes after the alpha field: exactly one map of extension fields.
+
+    Optional (even) keys this reader does not know are ignored; required (odd) ones are a
+    :class:`PayloadError`. Version 1 knows no extension, so nothing is returned.
+    """
+    if rest[0] not in _MAP_HEADERS:
+        raise PayloadError(f"payload has {len(rest)} unexpected bytes after its last field")
+    if len(rest) > limits.max_extension_bytes:
+        raise LimitExceededError(
+            f"extension fields are {len(rest)} bytes; the limit is {limits.max_extension_bytes}"
+        )
+    unpacker = msgpack.Unpacker(
+        raw=True,  # str values stay bytes: an ignored field need not even be valid UTF-8
+        strict_map_key=False,  # integer keys
+        object_pairs_hook=list,  # maps as (key, value) lists: duplicate keys stay visible, any key type is safe
+        max_buffer_size=len(rest),
+        max_bin_len=len(rest),
+        max_str_len=len(rest),
+        max_array_len=len(rest),
+        max_map_len=len(rest),
+        max_ext_len=0,  # ext types are refused
+    )
+    unpacker.feed(rest)
+    pairs = _next(unpacker, "extensions")
+    if unpacker.tell() != len(rest):
+        raise PayloadError(f"payload has {len(rest) - unpacker.tell()} unexpected bytes after its extension fields")
+    _check_depth(pairs)
+    seen: set[int] = set()
+    for key, _value in pairs:
+        if not _is_int(key) or key < 0:
+            raise PayloadError(f"extension keys must be non-negative integers, got {_describe(key)}")
+        if key in seen:
+            raise PayloadError(f"extension field {key} appears twice")
+        seen.add(key)
+        if key % 2 == 1 and key not in KNOWN_EXTENSIONS:
+            raise PayloadError(
+                f"payload has required extension field {key}, which this sr_codec does not know "
+                "(the payload was written by a newer sr_codec, or it is corrupt)"
+            )
+
+
+def _check_depth(root: list) -> None:
+    """Refuse extension values nested deeper than MAX_EXTENSION_DEPTH (iteratively: no recursion)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXTENSION_DEPTH:
+            raise PayloadError(f"extension fields are nested more than {MAX_EXTENSION_DEPTH} levels deep")
+        for item in node:
+            if isinstance(item, (list, tuple)):  # arrays are lists, maps lists of (key, value) tuples
+                stack.append((item, depth + (not isinstance(item, tuple))))
 
 
 def _strict_unpacker(body: bytes) -> msgpack.Unpacker:
@@ -185,7 +266,7 @@ def _next(unpacker: msgpack.Unpacker, field: str) -> object:
     try:
         return unpacker.unpack()
     except msgpack.OutOfData:
-        raise PayloadError(f"truncated payload: field {field!r} is missing") from None
+        raise PayloadError(f"truncated payload: field {field!r} is missing or runs past the end") from None
     except ValueError as exc:  # a declared length over max_*_len, or a malformed object
         raise PayloadError(f"payload field {field!r} is malformed: {exc}") from exc
     except Exception as exc:  # msgpack raises a few other types on garbage
