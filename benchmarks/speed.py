@@ -1,0 +1,317 @@
+"""Encode/decode speed and peak memory: ``python -m benchmarks.speed [--peers DIR] [--repeats N] [--out DIR]``.
+
+What is measured, per photo size (0.3, 2 and 12 megapixels), scale (2, 4, 10) and runtime
+(``keras``; ``litert`` when a TFLite interpreter is importable):
+
+* **encode**: ``sr_codec.encode(photo, scale=s)`` with the default inner codec (AVIF).
+* **decode**: ``sr_codec.decode_preview(payload)`` (inner decode) + ``sr_codec.upscale.upscale(low, s,
+  runtime=..., tile=...)``: what ``decode()`` does minus its final crop, with the runtime and tiling
+  exposed. The first call (TensorFlow import, model load, graph trace) is reported apart as *cold*.
+* **peak RSS**: ``ru_maxrss`` of a fresh subprocess that runs only that case (Python, NumPy,
+  TensorFlow and the work), and its RSS right after the imports.
+* ``import sr_codec`` wall time, in a fresh interpreter.
+* OpenCV ``dnn_superres`` ESPCN x4 on the same decoded low-res image when ``--peers`` holds
+  ``ESPCN_x4.pb`` (a side-by-side reference; OpenCV wants BGR, so the colour swaps are timed too).
+
+The largest photo (12 MP by default) at x4 also runs with tiling off (``tile=0``): what the tiles save.
+Every timing is the median of ``--repeats`` runs after the cold one. Photos are mosaics of the
+scikit-image sample photos at native resolution (nothing is downloaded). Results: ``speed.json``
+and ``speed.md`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_SIZES = (0.3, 2.0, 12.0)
+DEFAULT_SCALES = (2, 4, 10)
+SHIPPED_CONFIGS = {2: (32, 3), 4: (32, 3), 10: (48, 4)}  # fast_sr width, blocks of the shipped models
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------- inputs
+
+
+def make_photo(megapixels: float) -> np.ndarray:
+    """A 4:3 RGB photo of about ``megapixels``: scikit-image sample photos tiled at native resolution."""
+    from skimage import data
+
+    height = max(8, round((megapixels * 1e6 * 3 / 4) ** 0.5))
+    width = max(8, round(height * 4 / 3))
+    rows = 300  # every sample photo is at least this tall: rows of native-resolution crops, no gaps
+    tiles = [im[:rows] for im in (data.astronaut(), data.coffee(), data.chelsea(), data.rocket(),
+                                  data.immunohistochemistry())]
+    canvas = np.empty((height, width, 3), np.uint8)
+    for row, y in enumerate(range(0, height, rows)):
+        x, k = 0, 2 * row
+        while x < width:
+            tile = tiles[k % len(tiles)][: height - y, : width - x]
+            canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+            x += tile.shape[1]
+            k += 1
+    return canvas
+
+
+def random_weights(weights_dir: Path, scales) -> None:
+    """Random-weight fast models of the shipped configurations, for timing before trained weights exist."""
+    from sr_codec.models.fast import fast_sr
+    from sr_codec.train import TrainConfig, export
+
+    rng = np.random.default_rng(0)
+    for scale in scales:
+        width, blocks = SHIPPED_CONFIGS[scale]
+        model = fast_sr(scale, width, blocks)
+        model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
+        export(model, TrainConfig(scale=scale, width=width, blocks=blocks), {"step": 0, "elapsed": 0.0}, weights_dir)
+
+
+# ---------------------------------------------------------------------------------------- worker
+
+
+def _peak_rss() -> int:
+    """This process's peak RSS in bytes.
+
+    VmHWM, not ``ru_maxrss``: Linux carries ``ru_maxrss`` over ``exec`` from the forked parent, so a
+    subprocess of a big driver would report the driver's peak.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def worker(case: dict) -> dict:
+    """Run one case in this (fresh) process; returns timings in seconds and RSS in bytes."""
+    repeats = case["repeats"]
+    if case["kind"] == "random_weights":
+        random_weights(Path(case["weights_dir"]), case["scales"])
+        return {}
+    import sr_codec
+
+    if case["kind"] == "encode":
+        photo = np.load(case["photo"])
+        rss_after_import = _peak_rss()
+        start = time.perf_counter()
+        payload = sr_codec.encode(photo, scale=case["scale"])
+        cold = time.perf_counter() - start
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            sr_codec.encode(photo, scale=case["scale"])
+            times.append(time.perf_counter() - start)
+        return {"cold": cold, "times": times, "payload_bytes": len(payload), "rss_after_import": rss_after_import,
+                "peak_rss": _peak_rss()}
+
+    payload = Path(case["payload"]).read_bytes()
+    if case["kind"] == "espcn":
+        import cv2
+
+        model = cv2.dnn_superres.DnnSuperResImpl_create()
+        model.readModel(case["peer_model"])
+        model.setModel("espcn", 4)
+        rss_after_import = _peak_rss()
+
+        def run():
+            low = sr_codec.decode_preview(payload)
+            return cv2.cvtColor(model.upsample(cv2.cvtColor(low, cv2.COLOR_RGB2BGR)), cv2.COLOR_BGR2RGB)
+
+        model_id, tiles = "ESPCN_x4.pb", 1
+    else:
+        from sr_codec import runtime as rt
+        from sr_codec.models import zoo
+        from sr_codec.upscale import upscale
+
+        weights_dir = Path(case["weights_dir"]) if case.get("weights_dir") else zoo.WEIGHTS_DIR
+        model_id = zoo.default_model_id(case["scale"], weights_dir)
+        rss_after_import = _peak_rss()
+
+        def run():
+            low = sr_codec.decode_preview(payload)
+            return upscale(low, case["scale"], device=case.get("device"), runtime=case["runtime"],
+                           tile=case["tile"], weights_dir=weights_dir)
+
+        tiles = 1
+
+    start = time.perf_counter()
+    out = run()
+    cold = time.perf_counter() - start
+    if case["kind"] == "decode" and model_id != "bicubic":
+        runner = rt.get_runner(model_id, rt.resolve_device(case.get("device"), case["runtime"]), case["runtime"],
+                               weights_dir)
+        low_h, low_w = -(-out.shape[0] // case["scale"]), -(-out.shape[1] // case["scale"])
+        core = case["tile"] if case["tile"] is not None else rt.auto_tile(
+            low_h, low_w, runner.geometry, rt.memory_budget(runner.device))
+        tiles = len(rt.plan_tiles(low_h, low_w, core, runner.geometry))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return {"cold": cold, "times": times, "output_shape": list(out.shape), "model": model_id, "tiles": tiles,
+            "rss_after_import": rss_after_import, "peak_rss": _peak_rss()}
+
+
+def run_case(case: dict, timeout: float) -> dict:
+    """``case`` in a fresh interpreter (``--worker``); errors come back as ``{"error": ...}``."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--worker", json.dumps(case)],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+    return json.loads(lines[-1])
+
+
+# ---------------------------------------------------------------------------------------- driver
+
+
+def import_time() -> dict:
+    """Wall time of ``import sr_codec`` in a fresh interpreter (its start-up excluded)."""
+    code = ("import json, sys, time; t = time.perf_counter(); import sr_codec; t = time.perf_counter() - t; "
+            "print(json.dumps({'seconds': t, 'tensorflow_imported': 'tensorflow' in sys.modules}))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    return json.loads(proc.stdout) if proc.returncode == 0 else {"error": proc.stderr.strip()[-300:]}
+
+
+def litert_available() -> bool:
+    """Whether a TFLite interpreter can be imported (checked in a subprocess: the driver never imports TensorFlow)."""
+    code = ("try:\n from ai_edge_litert.interpreter import Interpreter\nexcept ImportError:\n"
+            " import tensorflow as tf; tf.lite.Interpreter")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def summarise(case: dict, result: dict) -> dict:
+    row = {k: v for k, v in case.items() if k not in ("photo", "payload", "repeats", "weights_dir", "peer_model")}
+    row.update({k: v for k, v in result.items() if k != "times"})
+    if "times" in result:
+        median = statistics.median(result["times"]) if result["times"] else result["cold"]
+        row["median_s"] = median
+        row["runs"] = len(result["times"])
+        row["ms_per_mp"] = 1000 * median / case["megapixels"]
+    return row
+
+
+def markdown(report: dict) -> str:
+    machine = report["machine"]
+    lines = [
+        "# sr_codec speed",
+        "",
+        f"{machine['cpu_count']} CPU cores ({machine['processor'] or machine['machine']}), Python {machine['python']}, "
+        f"device: {report['device'] or 'auto'}. Median of {report['repeats']} runs after a cold one.",
+        "",
+        f"`import sr_codec`: {1000 * report['import']['median_s']:.0f} ms (median of {report['import']['runs']}; "
+        f"TensorFlow imported: {report['import']['tensorflow_imported']}).",
+        "",
+        "| step | photo (MP) | scale | runtime | tiles | model | median (ms) | ms / MP | cold (ms) | peak RSS (MB) |",
+        "|---|---:|---:|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in report["cases"]:
+        runtime = row.get("runtime", "")
+        if row.get("tile") == 0:
+            runtime += " (tile=0)"
+        if "error" in row:
+            lines.append(f"| {row['kind']} | {row['megapixels']:g} | {row['scale']} | {runtime} | | | "
+                         f"error: {row['error']} | | | |")
+            continue
+        lines.append(
+            f"| {row['kind']} | {row['megapixels']:g} | {row['scale']} | {runtime} | {row.get('tiles', '')} | "
+            f"{row.get('model', '')} | {1000 * row['median_s']:.0f} | {row['ms_per_mp']:.0f} | "
+            f"{1000 * row['cold']:.0f} | {row['peak_rss'] / 2**20:.0f} |"
+        )
+    lines += ["", "Photo sizes are nominal; ms / MP divides by the nominal megapixels of the full-size photo.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
+    p.add_argument("--peers", type=Path, default=None, help="folder holding ESPCN_x4.pb (e.g. ../shared/peers)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument("--sizes", type=float, nargs="+", default=list(DEFAULT_SIZES), help="photo sizes, megapixels")
+    p.add_argument("--scales", type=int, nargs="+", default=list(DEFAULT_SCALES))
+    p.add_argument("--runtimes", nargs="+", default=None, help="default: keras, plus litert when importable")
+    p.add_argument("--device", default=None, choices=["cpu", "gpu"])
+    p.add_argument("--weights-dir", type=Path, default=None, help="decode with these weights (default: shipped)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="decode with random-weight models of the shipped sizes (timing before weights exist)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per case")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+
+    runtimes = args.runtimes or (["keras", "litert"] if litert_available() else ["keras"])
+    scratch = Path(tempfile.mkdtemp(prefix="sr_codec_speed_"))
+    weights_dir = args.weights_dir
+    if args.random_weights:
+        weights_dir = scratch / "weights"  # made in a subprocess: the driver stays free of TensorFlow
+        made = run_case({"kind": "random_weights", "repeats": 0, "weights_dir": str(weights_dir),
+                         "scales": args.scales}, args.timeout)
+        if "error" in made:
+            raise SystemExit(f"cannot make random weights: {made['error']}")
+    espcn = args.peers / "ESPCN_x4.pb" if args.peers and (args.peers / "ESPCN_x4.pb").exists() else None
+    base = {"repeats": args.repeats, "device": args.device}
+
+    import sr_codec
+
+    report = {
+        "machine": {"cpu_count": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor(),
+                    "python": platform.python_version(), "platform": platform.platform()},
+        "device": args.device, "repeats": args.repeats, "weights": str(weights_dir or "shipped"), "cases": [],
+    }
+    imports = [import_time() for _ in range(max(args.repeats, 3))]
+    report["import"] = {"median_s": statistics.median(r.get("seconds", float("nan")) for r in imports),
+                        "runs": len(imports), "tensorflow_imported": any(r.get("tensorflow_imported") for r in imports)}
+    print(f"import sr_codec: {1000 * report['import']['median_s']:.0f} ms", flush=True)
+
+    for megapixels in args.sizes:
+        photo = make_photo(megapixels)
+        photo_path = scratch / f"photo_{megapixels:g}.npy"
+        np.save(photo_path, photo)
+        for scale in args.scales:
+            payload_path = scratch / f"payload_{megapixels:g}_x{scale}.bin"
+            payload_path.write_bytes(sr_codec.encode(photo, scale=scale))
+            cases = [{"kind": "encode", "photo": str(photo_path)}]
+            cases += [{"kind": "decode", "runtime": rt_name, "tile": None} for rt_name in runtimes]
+            if megapixels == max(args.sizes) and scale == 4:  # what tiling saves, on the largest photo
+                cases.append({"kind": "decode", "runtime": "keras", "tile": 0})
+            if espcn is not None and scale == 4:
+                cases.append({"kind": "espcn", "runtime": "opencv", "peer_model": str(espcn)})
+            for case in cases:
+                case.update(base, megapixels=megapixels, scale=scale, payload=str(payload_path),
+                            weights_dir=str(weights_dir) if weights_dir else None)
+                row = summarise(case, run_case(case, args.timeout))
+                report["cases"].append(row)
+                print(json.dumps({k: row.get(k) for k in ("kind", "megapixels", "scale", "runtime", "tile", "tiles",
+                                                          "median_s", "peak_rss", "error")}), flush=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "speed.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "speed.md").write_text(markdown(report))
+    print(f"wrote {args.out / 'speed.json'} and {args.out / 'speed.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
