@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -25,8 +26,15 @@ from .inner import codec_by_wire_id, get_codec
 from .limits import Limits, resolve
 from .models import zoo
 
+if TYPE_CHECKING:  # annotations only: encode imports the normaliser lazily
+    from .inner import InnerCodec
+    from .normalise import NormalisedImage
+
 # Lossless WebP codes the alpha plane smallest (measured in docs/format.md) but caps a side at 16383 px.
 WEBP_MAX_SIDE = 16383
+
+#: The scale ``encode`` uses without ``scale``, ``max_bytes`` or ``target_psnr`` (an int, or "auto").
+DEFAULT_SCALE: int | str = 4
 
 
 @dataclass(frozen=True)
@@ -109,19 +117,56 @@ def _check_quality(quality: object) -> int | None:
 def encode(
     image: object,
     *,
-    scale: int = 4,
+    scale: int | str | None = None,
     quality: int | None = None,
     inner: str | None = None,
+    max_bytes: int | None = None,
+    target_psnr: float | None = None,
+    mode: str = "fast",
     limits: Limits | None = None,
 ) -> bytes:
     """Compress ``image`` into a payload.
 
     ``image``: a path, encoded file bytes, a ``PIL.Image`` or a uint8 array (H x W, H x W x 3
     RGB, H x W x 4 RGBA). ``scale``: the shrink factor, 1..16 (1, 2, 4 and 10 have trained
-    networks); lowered for images smaller than it (:func:`effective_scale`). ``quality``:
-    0..100 for the inner codec (None = its default). ``inner``: ``"avif"`` (default),
-    ``"webp"``, ``"jpeg"`` or lossless ``"png"``.
+    networks); lowered for images smaller than it (:func:`effective_scale`); or ``"auto"``:
+    rate control picks it among 1, 2, 4 and 10. None (default): :data:`DEFAULT_SCALE`, or
+    ``"auto"`` when ``max_bytes`` or ``target_psnr`` is given (an explicit integer scale with
+    them keeps that scale and chooses only the quality). ``quality``: 0..100 for the inner codec (None =
+    its default; rate control picks it when ``max_bytes`` or ``target_psnr`` is given).
+    ``inner``: ``"avif"`` (default), ``"webp"``, ``"jpeg"`` or lossless ``"png"``.
+
+    Rate control (docs/rate_control.md), by *decoded* RGB PSNR against the input:
+
+    * ``max_bytes=N``: the best payload of at most N bytes (:class:`LimitExceededError` when
+      even the smallest setting is bigger); never worse than the inner codec alone at full
+      resolution within N bytes.
+    * ``target_psnr=dB``: the smallest payload whose decoded PSNR reaches ``dB`` (within
+      ``max_bytes`` when both are given); when no setting reaches it, the best one there is.
+    * ``scale="auto"`` alone: ``max_bytes=sr_codec.rate.DEFAULT_MAX_BYTES``, as a soft limit
+      (the smallest payload there is when nothing fits).
+
+    ``mode``: ``"fast"`` (predict each scale's decoded PSNR, run the network once or twice)
+    or ``"best"`` (decode every finalist with the network). See :func:`sr_codec.rate.choose`
+    for the full report of a choice.
     """
+    if scale is None:
+        scale = "auto" if max_bytes is not None or target_psnr is not None else DEFAULT_SCALE
+    if isinstance(scale, str) or max_bytes is not None or target_psnr is not None:
+        from .rate import choose
+
+        return choose(
+            image,
+            scale=scale,
+            quality=quality,
+            inner=inner,
+            max_bytes=max_bytes,
+            target_psnr=target_psnr,
+            mode=mode,
+            limits=limits,
+        ).payload
+    if mode not in ("fast", "best"):
+        raise InputImageError(f"mode must be 'fast' or 'best', got {mode!r}")
     limits = resolve(limits)
     scale = _check_scale(scale)
     quality = _check_quality(quality)
@@ -131,7 +176,41 @@ def encode(
     with _wrap_foreign(InputImageError, "encode"):
         img = load_image(image, max_pixels=limits.max_pixels)
         scale = effective_scale(img.height, img.width, scale)
-        low = downsample(img.rgb, scale)
+        builder = PayloadBuilder(img, codec, limits)
+        packed = builder.pack(scale, builder.bitstream(scale, quality), zoo.tag_for(zoo.default_model_id(scale)))
+        limits.check_payload_bytes(len(packed))
+        return packed
+
+
+class PayloadBuilder:
+    """Turns (scale, quality, model tag) into payload bytes for one normalised image.
+
+    The low-res image and the coded alpha plane are kept per scale, so rate control can try
+    many qualities and models for the cost of the inner encodes alone.
+    """
+
+    def __init__(self, image: NormalisedImage, codec: InnerCodec, limits: Limits) -> None:
+        self.image = image
+        self.codec = codec
+        self.limits = limits
+        self._low: dict[int, np.ndarray] = {}
+        self._alpha: dict[int, int | bytes] = {}
+
+    def low_res(self, scale: int) -> np.ndarray:
+        """The image shrunk by ``scale`` (what the inner codec compresses)."""
+        if scale not in self._low:
+            self._low[scale] = downsample(self.image.rgb, scale)
+        return self._low[scale]
+
+    def bitstream(self, scale: int, quality: int | None, codec: InnerCodec | None = None) -> bytes:
+        """The inner codec's bitstream of the low-res image at ``quality`` (None = the codec's default).
+
+        ``codec``: another configuration of the same codec (same wire id), e.g. a slower AVIF speed.
+        """
+        codec = self.codec if codec is None else codec
+        if codec.wire_id != self.codec.wire_id:
+            raise InputImageError(f"a {codec.name} bitstream cannot go into a {self.codec.name} payload")
+        low = self.low_res(scale)
         try:
             bitstream = codec.encode(low, quality)
         except SrCodecError:
@@ -140,24 +219,28 @@ def encode(
             raise InputImageError(
                 f"the {codec.name} codec cannot code a {low.shape[1]} x {low.shape[0]} image: {exc}"
             ) from exc
-        if len(bitstream) > limits.max_inner_bytes:
+        if len(bitstream) > self.limits.max_inner_bytes:
             raise LimitExceededError(
-                f"inner bitstream is {len(bitstream)} bytes; the limit is {limits.max_inner_bytes}"
+                f"inner bitstream is {len(bitstream)} bytes; the limit is {self.limits.max_inner_bytes}"
             )
-        alpha = None if img.alpha is None else _encode_alpha(img.alpha, scale)
-        packed = wire.pack(
+        return bitstream
+
+    def pack(self, scale: int, bitstream: bytes, model_tag: int) -> bytes:
+        """The payload carrying ``bitstream`` (from :meth:`bitstream` at ``scale``) for the model ``model_tag``."""
+        img = self.image
+        if img.alpha is not None and scale not in self._alpha:
+            self._alpha[scale] = _encode_alpha(img.alpha, scale)
+        return wire.pack(
             wire.Payload(
                 width=img.width,
                 height=img.height,
                 scale=scale,
-                inner_codec=codec.wire_id,
-                model_tag=zoo.tag_for(zoo.default_model_id(scale)),
+                inner_codec=self.codec.wire_id,
+                model_tag=model_tag,
                 inner=bitstream,
-                alpha=alpha,
+                alpha=None if img.alpha is None else self._alpha[scale],
             )
         )
-        limits.check_payload_bytes(len(packed))
-        return packed
 
 
 def _encode_alpha(alpha: np.ndarray, scale: int) -> int | bytes:
@@ -327,7 +410,7 @@ def inspect(payload: bytes, *, limits: Limits | None = None) -> PayloadInfo:
             inner=codec_by_wire_id(p.inner_codec).name,
             model_tag=p.model_tag,
             model_id=zoo.model_id_for_tag(p.model_tag),
-            payload_bytes=len(payload),
+            payload_bytes=memoryview(payload).nbytes,  # bytes, also for a memoryview of wider items
             inner_bytes=len(p.inner),
             alpha_bytes=len(p.alpha) if isinstance(p.alpha, bytes) else 0,
         )

@@ -37,7 +37,8 @@ def fast_sr(scale: int, width: int = 32, blocks: int = 4, name: str | None = Non
         y = layers.Conv2D(width, 3, padding="same", name=f"block{i}_conv2")(y)
         x = layers.Add(name=f"block{i}_add")([x, y])
     x = layers.Add(name="trunk_skip")([x, head])
-    x = layers.Conv2D(3 * scale * scale, 3, padding="same", name="to_subpixels")(x)
+    # Zero-initialised, so an untrained network outputs exactly its bicubic base.
+    x = layers.Conv2D(3 * scale * scale, 3, padding="same", kernel_initializer="zeros", name="to_subpixels")(x)
     residual = PixelShuffle(scale, name="pixel_shuffle")(x)
     base = layers.UpSampling2D(scale, interpolation="bicubic", name="bicubic")(lr)
     hr = layers.Add(name="high_res")([base, residual])
