@@ -4,10 +4,11 @@
     image = sr_codec.decode(payload)                 # uint8 H x W x 3 RGB (x 4 with alpha)
     preview = sr_codec.decode_preview(payload)       # the low-res image, instantly
     info = sr_codec.inspect(payload)                 # sizes, scale, codec, model, no pixels
+    payload = sr_codec.encode(img, max_bytes=4000)   # rate control: best decoded PSNR in 4000 bytes
 
-Importing the package, ``encode``, ``decode_preview`` and ``inspect`` never import
-TensorFlow; ``decode`` and ``upscale`` do, only when a network runs. Every error is an
-:class:`SrCodecError`.
+Importing the package, ``encode`` (without rate control), ``decode_preview`` and ``inspect``
+never import TensorFlow; ``decode``, ``decode_many``, ``upscale`` and ``upscale_many`` do, only
+when a network runs. Every error is an :class:`SrCodecError`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from .codec import PayloadInfo, decode, decode_many, decode_preview, encode, inspect
 from .errors import DeviceError, InputImageError, LimitExceededError, ModelError, PayloadError, SrCodecError
 from .limits import DEFAULT_LIMITS, Limits
-from .upscale import upscale  # binds the function over the submodule of the same name
+from .upscale import upscale, upscale_many  # binds the function over the submodule of the same name
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "decode_preview",
     "inspect",
     "upscale",
+    "upscale_many",
     "PayloadInfo",
     "Limits",
     "DEFAULT_LIMITS",

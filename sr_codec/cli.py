@@ -1,7 +1,8 @@
 """Command line: ``sr-codec encode IN OUT``, ``sr-codec decode IN OUT.png``, ``sr-codec inspect IN``.
 
 Failures print one line on stderr (``sr-codec: error: ...``) and exit non-zero: 1 for a bad
-image, payload or file, 2 for bad command-line usage.
+image, payload, file or out-of-range value, 2 for bad command-line usage (an unknown option,
+a value that is not a number).
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
 
 
+def _scale(text: str) -> int | str:
+    """``--scale``: an integer or ``auto`` (the range is the library's to check)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid scale {text!r}: an integer or 'auto'") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog=PROG, description="Photos in a few kilobytes: downsample + codec + super-resolution.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -33,15 +44,30 @@ def _parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", help="image file -> payload")
     enc.add_argument("input", type=Path, help="JPEG, PNG, WebP, AVIF, GIF, BMP, TIFF (HEIC with pillow-heif)")
     enc.add_argument("output", type=Path, help="payload file to write")
-    enc.add_argument("--scale", type=int, default=4, help="shrink factor, 1..16 (default 4)")
-    enc.add_argument("--quality", type=int, default=None, help="inner codec quality 0..100 (default: the codec's)")
+    enc.add_argument("--scale", type=_scale, default=None, metavar="S|auto",
+                     help="shrink factor 1..16, or 'auto' to let rate control pick 1, 2, 4 or 10 "
+                          "(default 4; auto with --max-bytes or --target-psnr)")
+    enc.add_argument("--quality", type=int, default=None,
+                     help="inner codec quality 0..100 (default: the codec's; rate control picks it with "
+                          "--max-bytes, --target-psnr or --scale auto)")
     enc.add_argument("--inner", choices=sorted(CODECS), default=None, help="inner codec (default avif)")
+    enc.add_argument("--max-bytes", type=int, default=None, metavar="N",
+                     help="rate control: the best decoded quality in at most N payload bytes")
+    enc.add_argument("--target-psnr", type=float, default=None, metavar="DB",
+                     help="rate control: the smallest payload that decodes to at least DB dB RGB PSNR")
+    enc.add_argument("--mode", choices=["fast", "best"], default="fast",
+                     help="rate control: predict the network's gain (fast, default) or decode every finalist (best)")
 
     dec = sub.add_parser("decode", help="payload -> image file (format from the extension, e.g. .png)")
     dec.add_argument("input", type=Path, help="payload file")
     dec.add_argument("output", type=Path, help="image file to write, e.g. out.png")
-    dec.add_argument("--device", choices=["cpu", "gpu"], default=None, help="default: automatic")
+    dec.add_argument("--device", choices=["cpu", "gpu"], default=None,
+                     help="default: $SR_CODEC_DEVICE, else the GPU when TensorFlow sees one")
     dec.add_argument("--model", default=None, help="'default', 'bicubic' or a model id (default: the payload's)")
+    dec.add_argument("--tile", type=int, default=None, metavar="N",
+                     help="run the network on N x N low-res tiles (default: from free memory; 0 = whole image)")
+    dec.add_argument("--runtime", choices=["keras", "litert"], default="keras",
+                     help="keras (TensorFlow, default) or litert (TFLite, CPU only)")
     dec.add_argument("--preview", action="store_true", help="write the low-resolution preview instead")
 
     ins = sub.add_parser("inspect", help="describe a payload without decoding it")
@@ -90,7 +116,8 @@ def _write_image(image, path: Path) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "encode":
-        data = encode(str(args.input), scale=args.scale, quality=args.quality, inner=args.inner)
+        data = encode(str(args.input), scale=args.scale, quality=args.quality, inner=args.inner,
+                      max_bytes=args.max_bytes, target_psnr=args.target_psnr, mode=args.mode)
         try:
             args.output.write_bytes(data)
         except OSError as exc:
@@ -100,7 +127,10 @@ def _run(args: argparse.Namespace) -> None:
               f"x{info.scale} {info.inner}, {info.bits_per_pixel:.4f} bits/pixel")
     elif args.command == "decode":
         payload = _read(args.input)
-        image = decode_preview(payload) if args.preview else decode(payload, device=args.device, model=args.model)
+        if args.preview:
+            image = decode_preview(payload)
+        else:
+            image = decode(payload, device=args.device, model=args.model, tile=args.tile, runtime=args.runtime)
         _write_image(image, args.output)
         print(f"{args.output}: {image.shape[1]} x {image.shape[0]} {'RGBA' if image.shape[2] == 4 else 'RGB'}")
     else:

@@ -2,10 +2,11 @@
 
 Sender: normalise the input -> shrink by ``scale`` -> inner codec -> pack the payload.
 Receiver: unpack and verify -> check the declared sizes against the limits and the inner
-bitstream -> inner decode -> upscale (network or bicubic) -> crop to the original size.
+bitstream -> resolve the model -> inner decode -> upscale (network or bicubic) -> crop to the
+original size.
 
-Nothing here imports TensorFlow; only ``decode`` may, through :func:`sr_codec.upscale.upscale`,
-when the payload's model is a network.
+Nothing here imports TensorFlow; only ``decode`` and ``decode_many`` may, through
+:mod:`sr_codec.upscale`, when the payload's model is a network.
 """
 
 from __future__ import annotations
@@ -288,10 +289,10 @@ def _decode_alpha(coded: int | bytes, low_size: tuple[int, int], full_size: tupl
         raise PayloadError(f"alpha plane cannot be decoded: {exc}") from exc
 
 
-def _read_payload(payload: bytes, limits: Limits) -> tuple[wire.Payload, np.ndarray, np.ndarray | None]:
-    """Unpack, check the declared sizes against the limits and the bitstreams, decode the pixels.
+def _read_header(payload: bytes, limits: Limits) -> tuple[wire.Payload, InnerCodec, tuple[int, int]]:
+    """Unpack and verify, then check the declared sizes against the limits and the inner bitstream's header.
 
-    Returns the payload, the low-res RGB and the alpha plane (low-res or full-res, as coded).
+    Returns the payload, its inner codec and the (height, width) of the low-res image; no pixel is decoded.
     """
     p = wire.unpack(payload, limits)
     limits.check_pixels(p.height, p.width, "the payload's image")
@@ -303,11 +304,27 @@ def _read_payload(payload: bytes, limits: Limits) -> tuple[wire.Payload, np.ndar
             f"inner {codec.name} bitstream is {declared[1]} x {declared[0]}, but a {p.width} x {p.height} image "
             f"at x{p.scale} needs {low_size[1]} x {low_size[0]}"
         )
+    return p, codec, low_size
+
+
+def _read_pixels(
+    p: wire.Payload, codec: InnerCodec, low_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The low-res RGB and the alpha plane (low-res or full-res, as coded) of a payload :func:`_read_header` passed."""
     low = codec.decode(p.inner)
     if low.shape != (*low_size, 3):
         raise PayloadError(f"inner {codec.name} bitstream decoded to {low.shape}, expected {(*low_size, 3)}")
     alpha = None if p.alpha is None else _decode_alpha(p.alpha, low_size, (p.height, p.width))
-    return p, low, alpha
+    return low, alpha
+
+
+def _read_payload(payload: bytes, limits: Limits) -> tuple[wire.Payload, np.ndarray, np.ndarray | None]:
+    """Unpack, check the declared sizes against the limits and the bitstreams, decode the pixels.
+
+    Returns the payload, the low-res RGB and the alpha plane (low-res or full-res, as coded).
+    """
+    p, codec, low_size = _read_header(payload, limits)
+    return (p, *_read_pixels(p, codec, low_size))
 
 
 def _resolve_model(p: wire.Payload, model: str | None) -> str:
@@ -336,27 +353,27 @@ def _resolve_model(p: wire.Payload, model: str | None) -> str:
     return model
 
 
-def decode(
-    payload: bytes,
-    *,
-    device: str | None = None,
-    model: str | None = None,
-    limits: Limits | None = None,
-) -> np.ndarray:
-    """Rebuild the image: uint8 H x W x 3 RGB (H x W x 4 RGBA when the input had alpha), original size.
+@dataclass(frozen=True)
+class _Pending:
+    """A payload read and checked, its model resolved: what is left is the upscale and the final crop."""
 
-    ``model``: None = the model the encoder expected (ModelError when those weights are not
-    shipped), ``"default"`` = the shipped model for the payload's scale, ``"bicubic"`` = no
-    network, or a model id from the manifest. ``device``: ``"cpu"``, ``"gpu"`` or None (automatic).
-    """
-    limits = resolve(limits)
+    payload: wire.Payload
+    low: np.ndarray
+    alpha: np.ndarray | None
+    model_id: str
+
+
+def _prepare(payload: bytes, model: str | None, limits: Limits) -> _Pending:
     with _wrap_foreign(PayloadError, "decode"):
-        p, low, alpha = _read_payload(payload, limits)
-        model_id = _resolve_model(p, model)
-    from .upscale import upscale  # the module imports TensorFlow only when a network runs
+        p, codec, low_size = _read_header(payload, limits)
+        model_id = _resolve_model(p, model)  # before any pixel is decoded: a model we lack fails fast
+        low, alpha = _read_pixels(p, codec, low_size)
+    return _Pending(p, low, alpha, model_id)
 
-    with _wrap_foreign(ModelError, "super-resolution"):
-        rgb = upscale(low, p.scale, device=device, model_id=model_id)
+
+def _finish(pending: _Pending, rgb: np.ndarray) -> np.ndarray:
+    """The upscaled RGB cropped to the original size, with the alpha plane back on."""
+    p, low, alpha = pending.payload, pending.low, pending.alpha
     with _wrap_foreign(PayloadError, "decode"):
         expected = (low.shape[0] * p.scale, low.shape[1] * p.scale, 3)
         if rgb.shape != expected or rgb.dtype != np.uint8:
@@ -369,15 +386,70 @@ def decode(
         return np.concatenate([rgb, alpha[..., None]], axis=2)
 
 
+def decode(
+    payload: bytes,
+    *,
+    device: str | None = None,
+    model: str | None = None,
+    limits: Limits | None = None,
+    tile: int | None = None,
+    runtime: str = "keras",
+) -> np.ndarray:
+    """Rebuild the image: uint8 H x W x 3 RGB (H x W x 4 RGBA when the input had alpha), original size.
+
+    ``model``: None = the model the encoder expected (ModelError when those weights are not
+    shipped), ``"default"`` = the shipped model for the payload's scale, ``"bicubic"`` = no
+    network, or a model id from the manifest. ``device``: ``"cpu"``, ``"gpu"`` or None
+    (``$SR_CODEC_DEVICE``, else the GPU when there is one). ``tile`` and ``runtime`` go to
+    :func:`sr_codec.upscale.upscale`: the tile side in low-res pixels (None = from the free
+    memory, 0 = never tile) and ``"keras"`` or ``"litert"`` (TFLite, CPU only).
+    """
+    limits = resolve(limits)
+    pending = _prepare(payload, model, limits)
+    from .upscale import upscale  # the module imports TensorFlow only when a network runs
+
+    with _wrap_foreign(ModelError, "super-resolution"):
+        rgb = upscale(pending.low, pending.payload.scale, device=device, model_id=pending.model_id,
+                      tile=tile, runtime=runtime)
+    return _finish(pending, rgb)
+
+
 def decode_many(
     payloads: Iterable[bytes],
     *,
     device: str | None = None,
     model: str | None = None,
     limits: Limits | None = None,
+    tile: int | None = None,
+    runtime: str = "keras",
 ) -> list[np.ndarray]:
-    """``decode`` each payload in turn (the model is loaded once and reused)."""
-    return [decode(p, device=device, model=model, limits=limits) for p in payloads]
+    """:func:`decode` for several payloads: the images ``decode`` returns, in input order.
+
+    Payloads sharing a scale and a model go through :func:`sr_codec.upscale.upscale_many`
+    together, so same-size images (and tiles) share network calls, which is what a GPU needs
+    to be fast (on the CPU, Keras runtime, the batched pixels are bit-identical to ``decode``'s). Every payload is read and checked before any network runs (the first bad one
+    raises, as in a loop of ``decode``); all low-res and decoded images are held in memory at
+    once, so pass a chat's batch, not an archive.
+    """
+    if isinstance(payloads, (bytes, bytearray, memoryview)):
+        raise PayloadError("decode_many takes an iterable of payloads; use decode for a single one")
+    limits = resolve(limits)
+    pending = [_prepare(payload, model, limits) for payload in payloads]
+    groups: dict[tuple[int, str], list[int]] = {}
+    for index, item in enumerate(pending):
+        groups.setdefault((item.payload.scale, item.model_id), []).append(index)
+    from .upscale import upscale_many
+
+    images: dict[int, np.ndarray] = {}
+    for (scale, model_id), indices in groups.items():
+        with _wrap_foreign(ModelError, "super-resolution"):
+            rgbs = upscale_many([pending[i].low for i in indices], scale, device=device, model_id=model_id,
+                                tile=tile, runtime=runtime)
+        if len(rgbs) != len(indices):
+            raise ModelError(f"upscaler returned {len(rgbs)} images for {len(indices)}")
+        for index, rgb in zip(indices, rgbs):
+            images[index] = _finish(pending[index], rgb)
+    return [images[index] for index in range(len(pending))]
 
 
 def decode_preview(payload: bytes, *, limits: Limits | None = None) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Shared fixtures: sample photos shipped by scikit-image (nothing fetched) and the optional ../shared data."""
+"""Shared fixtures: sample photos shipped by scikit-image (nothing fetched), the optional ../shared data,
+and models with random weights written as training writes them."""
 
 from __future__ import annotations
 
@@ -32,3 +33,61 @@ def shared_val() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/data/val not present")
     return path
+
+
+# ------------------------------------------------------------------------------------- random weights
+
+RANDOM_WEIGHTS_SCALES = (2, 4, 10)
+RANDOM_WEIGHTS_WIDTH, RANDOM_WEIGHTS_BLOCKS = 16, 3
+
+
+def _randomise_weights(model, seed: int = 0):
+    """Give ``model`` random weights (LeCun-normal kernels, small biases) in place; returns it.
+
+    The last kernel is shrunk 10x so a residual network's outputs stay mostly inside 0..255
+    (no saturation hiding a wrong pixel).
+    """
+    rng = np.random.default_rng(seed)
+    weights = []
+    for w in model.get_weights():
+        fan_in = int(np.prod(w.shape[:-1])) if w.ndim > 1 else 0
+        std = 1 / np.sqrt(fan_in) if fan_in else 0.01
+        weights.append(rng.normal(0, std, w.shape).astype(np.float32))
+    weights[-2] *= 0.1
+    model.set_weights(weights)
+    return model
+
+
+def _export_weights(model, weights_dir: Path, *, scale: int, arch: str = "fast", width: int = 32,
+                    blocks: int = 3) -> str:
+    """Write ``model`` and its manifest entry exactly as ``python -m sr_codec.train --export`` does; its model id."""
+    from sr_codec.train import TrainConfig, export
+
+    cfg = TrainConfig(scale=scale, arch=arch, width=width, blocks=blocks)
+    return export(model, cfg, {"step": 0, "elapsed": 0.0}, Path(weights_dir))
+
+
+@pytest.fixture(scope="session")
+def randomise_weights():
+    """``randomise_weights(model, seed=0) -> model``: random weights in place (imports nothing itself)."""
+    return _randomise_weights
+
+
+@pytest.fixture(scope="session")
+def export_weights():
+    """``export_weights(model, weights_dir, *, scale, arch="fast", width=32, blocks=3) -> model id``, as training exports."""
+    return _export_weights
+
+
+@pytest.fixture(scope="session")
+def random_weights_dir(tmp_path_factory) -> Path:
+    """A weights dir (``manifest.json`` + ``.weights.h5``) whose default x2, x4 and x10 models are
+    ``fast_sr(scale, 16, 3)`` with random weights (seed = scale). Treat it as read-only: it is shared
+    by the whole session, and ``zoo.read_manifest`` caches it."""
+    from sr_codec.models.fast import fast_sr
+
+    weights_dir = tmp_path_factory.mktemp("random_weights")
+    for scale in RANDOM_WEIGHTS_SCALES:
+        model = _randomise_weights(fast_sr(scale, RANDOM_WEIGHTS_WIDTH, RANDOM_WEIGHTS_BLOCKS), seed=scale)
+        _export_weights(model, weights_dir, scale=scale, width=RANDOM_WEIGHTS_WIDTH, blocks=RANDOM_WEIGHTS_BLOCKS)
+    return weights_dir

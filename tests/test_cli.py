@@ -1,4 +1,4 @@
-"""The ``sr-codec`` command line: encode / decode / inspect, and one-line errors with non-zero exits."""
+"""The ``sr-codec`` command line: encode (rate control too) / decode / inspect, one-line errors, non-zero exits."""
 
 from __future__ import annotations
 
@@ -12,13 +12,24 @@ import pytest
 from PIL import Image
 
 import sr_codec
+import sr_codec.rate
+from sr_codec import cli
 from sr_codec.cli import main
+from sr_codec.metrics import psnr
 
 
 @pytest.fixture()
 def photo_png(tmp_path, small_photo):
     path = tmp_path / "photo.png"
     Image.fromarray(small_photo).save(path)
+    return path
+
+
+@pytest.fixture()
+def tiny_png(tmp_path, small_photo):
+    """48 x 64: rate control on it takes a fraction of a second."""
+    path = tmp_path / "tiny.png"
+    Image.fromarray(small_photo[:48, :64]).save(path)
     return path
 
 
@@ -70,6 +81,57 @@ def test_rgba_decodes_to_rgba_png(capsys, tmp_path, small_photo):
     assert "RGBA" in run(capsys, "inspect", tmp_path / "p")[1]
 
 
+def test_max_bytes_and_modes(capsys, tmp_path, tiny_png):
+    for extra in ([], ["--mode", "fast"], ["--mode", "best"], ["--scale", "auto"]):
+        out_path = tmp_path / f"budget{len(extra)}.src"
+        code, out, err = run(capsys, "encode", tiny_png, out_path, "--max-bytes", "400", *extra)
+        assert code == 0 and err == "", err
+        data = out_path.read_bytes()
+        assert len(data) <= 400 and f"{len(data)} bytes" in out
+        info = sr_codec.inspect(data)
+        assert (info.width, info.height) == (64, 48) and info.scale in (1, 2, 4, 10)
+        assert sr_codec.decode(data).shape == (48, 64, 3)
+    # a fixed scale with a budget keeps the scale and picks the quality
+    code, _, _ = run(capsys, "encode", tiny_png, tmp_path / "x2.src", "--scale", "2", "--max-bytes", "300")
+    data = (tmp_path / "x2.src").read_bytes()
+    assert code == 0 and len(data) <= 300 and sr_codec.inspect(data).scale == 2
+
+
+def test_scale_auto_and_target_psnr(capsys, tmp_path, tiny_png, small_photo):
+    tiny = small_photo[:48, :64]
+    assert run(capsys, "encode", tiny_png, tmp_path / "auto.src", "--scale", "AUTO")[0] == 0
+    assert len((tmp_path / "auto.src").read_bytes()) <= sr_codec.rate.DEFAULT_MAX_BYTES
+
+    sizes = {}
+    for target in ("22", "26"):  # x2 bicubic on this crop tops out near 28 dB
+        out_path = tmp_path / f"target{target}.src"
+        code, _, err = run(capsys, "encode", tiny_png, out_path, "--target-psnr", target, "--scale", "2")
+        assert code == 0 and err == ""
+        data = out_path.read_bytes()
+        assert sr_codec.inspect(data).scale == 2
+        assert psnr(tiny, sr_codec.decode(data)) >= float(target)
+        sizes[target] = len(data)
+    assert sizes["22"] < sizes["26"]  # the smallest payload reaching each target
+
+
+def test_decode_tile_and_runtime_reach_decode(capsys, tmp_path, photo_png, monkeypatch):
+    payload = tmp_path / "photo.src"
+    assert run(capsys, "encode", photo_png, payload)[0] == 0
+    data = payload.read_bytes()
+    whole = sr_codec.decode(data)
+    code, _, err = run(capsys, "decode", payload, tmp_path / "tiled.png", "--tile", "8", "--device", "cpu")
+    assert code == 0 and err == ""
+    tiled = np.asarray(Image.open(tmp_path / "tiled.png"))
+    assert tiled.shape == whole.shape and np.abs(tiled.astype(int) - whole).max() <= 1  # tiling moves <= 1 LSB
+
+    calls = []
+    monkeypatch.setattr(cli, "decode", lambda payload, **kwargs: calls.append(kwargs) or whole)
+    assert run(capsys, "decode", payload, tmp_path / "o.png", "--runtime", "litert", "--tile", "0")[0] == 0
+    assert run(capsys, "decode", payload, tmp_path / "o.png")[0] == 0
+    assert calls == [dict(device=None, model=None, tile=0, runtime="litert"),
+                     dict(device=None, model=None, tile=None, runtime="keras")]
+
+
 def test_bad_inputs_exit_1_with_one_line(capsys, tmp_path, photo_png):
     garbage = tmp_path / "garbage"
     garbage.write_bytes(b"\x01 definitely not a payload")
@@ -82,10 +144,17 @@ def test_bad_inputs_exit_1_with_one_line(capsys, tmp_path, photo_png):
         ("encode", photo_png, tmp_path / "no-such-dir" / "out"),
         ("encode", photo_png, tmp_path / "out", "--scale", "0"),
         ("encode", photo_png, tmp_path / "out", "--quality", "500"),
+        ("encode", photo_png, tmp_path / "out", "--scale", "17"),
+        ("encode", photo_png, tmp_path / "out", "--max-bytes", "10"),  # no setting is that small
+        ("encode", photo_png, tmp_path / "out", "--max-bytes", "0"),
+        ("encode", photo_png, tmp_path / "out", "--target-psnr", "-3"),
+        ("encode", photo_png, tmp_path / "out", "--target-psnr", "nan"),
+        ("encode", photo_png, tmp_path / "out", "--scale", "auto", "--quality", "50"),
         ("decode", garbage, tmp_path / "out.png"),
         ("decode", tmp_path / "missing", tmp_path / "out.png"),
         ("decode", payload, tmp_path / "out.unknown-extension", "--model", "bicubic"),
         ("decode", payload, tmp_path / "out.png", "--model", "no-such-model"),
+        ("decode", payload, tmp_path / "out.png", "--tile", "-1"),
         ("inspect", garbage),
         ("inspect", photo_png),
         ("inspect", tmp_path),
@@ -96,8 +165,12 @@ def test_bad_inputs_exit_1_with_one_line(capsys, tmp_path, photo_png):
 
 
 def test_usage_errors_exit_2_with_one_line(capsys, photo_png, tmp_path):
-    for argv in ([], ["encode"], ["frobnicate", "x"], ["encode", photo_png, tmp_path / "o", "--inner", "gif"],
-                 ["encode", photo_png, tmp_path / "o", "--scale", "four"]):
+    o = tmp_path / "o"
+    for argv in ([], ["encode"], ["frobnicate", "x"], ["encode", photo_png, o, "--inner", "gif"],
+                 ["encode", photo_png, o, "--scale", "four"], ["encode", photo_png, o, "--scale", "2.5"],
+                 ["encode", photo_png, o, "--max-bytes", "lots"], ["encode", photo_png, o, "--target-psnr", "high"],
+                 ["encode", photo_png, o, "--mode", "slow"], ["decode", o, o, "--runtime", "onnx"],
+                 ["decode", o, o, "--tile", "big"]):
         with pytest.raises(SystemExit) as exit_info:
             main([str(a) for a in argv])
         assert_one_line_error(exit_info.value.code, capsys.readouterr().err, expected_code=2)

@@ -14,14 +14,14 @@ from sr_codec.models.autoencoder import seed_sr  # noqa: E402
 from sr_codec.models.fast import fast_sr  # noqa: E402
 
 
-def random_fast(scale: int = 4, width: int = 32, blocks: int = 3, seed: int = 0):
-    model = fast_sr(scale, width, blocks)
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(0, 1 / np.sqrt(np.prod(w.shape[:-1])) if w.ndim > 1 else 0.01, w.shape).astype(np.float32)
-               for w in model.get_weights()]
-    weights[-2] *= 0.1
-    model.set_weights(weights)
-    return model
+@pytest.fixture(scope="module")
+def random_fast(randomise_weights):
+    """``random_fast(scale=4, width=32, blocks=3, seed=0)``: a fast_sr network with random weights."""
+
+    def make(scale: int = 4, width: int = 32, blocks: int = 3, seed: int = 0):
+        return randomise_weights(fast_sr(scale, width, blocks), seed)
+
+    return make
 
 
 def keras_out(model, lr: np.ndarray) -> np.ndarray:
@@ -50,7 +50,7 @@ def test_conv_bicubic_equals_tf_resize_bicubic(scale, lr_image):
     assert np.abs(got - expected).max() < 1e-5
 
 
-def test_portable_graph_traces_once_for_any_size(lr_image):
+def test_portable_graph_traces_once_for_any_size(lr_image, random_fast):
     model = random_fast()
     net, serve = export.inference_function(model)
     for h, w in ((63, 77), (20, 31)):
@@ -59,9 +59,9 @@ def test_portable_graph_traces_once_for_any_size(lr_image):
     assert serve.experimental_get_tracing_count() == 1
 
 
-@pytest.mark.parametrize("make", [lambda: random_fast(4), lambda: random_fast(10, 48, 4)], ids=["fast-x4", "fast-x10"])
-def test_tflite_matches_keras(make, lr_image):
-    model = make()
+@pytest.mark.parametrize("config", [(4,), (10, 48, 4)], ids=["fast-x4", "fast-x10"])
+def test_tflite_matches_keras(config, lr_image, random_fast):
+    model = random_fast(*config)
     content = export.tflite_bytes(model)
     for h, w in ((63, 77), (24, 18)):  # dynamic height and width: one model, two sizes
         lr = np.ascontiguousarray(lr_image[:, :h, :w])
@@ -82,7 +82,7 @@ def test_tflite_seed_autoencoder_pads_odd_sizes(lr_image):
     assert psnr(reference * 255.0, got * 255.0) >= 45.0
 
 
-def test_tflite_fixed_size(lr_image):
+def test_tflite_fixed_size(lr_image, random_fast):
     model = random_fast(2, 16, 2)
     content = export.tflite_bytes(model, size=(24, 32))
     interpreter = export.tflite_interpreter(content)
@@ -91,7 +91,7 @@ def test_tflite_fixed_size(lr_image):
     assert psnr(keras_out(model, lr) * 255.0, run_tflite(content, lr) * 255.0) >= 45.0
 
 
-def test_savedmodel_serving_signature(tmp_path, lr_image):
+def test_savedmodel_serving_signature(tmp_path, lr_image, random_fast):
     model = random_fast(4, 16, 2)
     path = export.save_savedmodel(model, tmp_path / "sm")
     loaded = tf.saved_model.load(str(path))
@@ -102,13 +102,9 @@ def test_savedmodel_serving_signature(tmp_path, lr_image):
     np.testing.assert_allclose(out, keras_out(model, lr_image), atol=1e-6)
 
 
-def test_cli_exports_the_default_model(tmp_path, capsys):
-    from sr_codec.train import TrainConfig
-    from sr_codec.train import export as train_export
-
-    weights = tmp_path / "weights"
-    model_id = train_export(random_fast(4, 16, 2), TrainConfig(scale=4, width=16, blocks=2),
-                            {"step": 0, "elapsed": 0.0}, weights)
+def test_cli_exports_the_default_model(tmp_path, capsys, random_fast, export_weights):
+    weights = tmp_path / "weights"  # x4 only: exporting x2 must fail
+    model_id = export_weights(random_fast(4, 16, 2), weights, scale=4, width=16, blocks=2)
     assert export.main(["--format", "tflite", "--scale", "4", "--out", str(tmp_path / "out"),
                         "--weights-dir", str(weights)]) == 0
     target = tmp_path / "out" / f"{model_id}.tflite"
@@ -118,17 +114,13 @@ def test_cli_exports_the_default_model(tmp_path, capsys):
     assert "no trained x2 model" in capsys.readouterr().err
 
 
-def test_litert_runtime_matches_keras(tmp_path, photo):
-    from sr_codec.train import TrainConfig
-    from sr_codec.train import export as train_export
+def test_litert_runtime_matches_keras(photo, random_weights_dir):
     from sr_codec.upscale import upscale
 
-    train_export(random_fast(4, 16, 2), TrainConfig(scale=4, width=16, blocks=2), {"step": 0, "elapsed": 0.0},
-                 tmp_path)
     image = photo[:70, :90]
-    keras = upscale(image, 4, weights_dir=tmp_path, runtime="keras")
-    litert = upscale(image, 4, weights_dir=tmp_path, runtime="litert")
-    tiled = upscale(image, 4, weights_dir=tmp_path, runtime="litert", tile=24)
+    keras = upscale(image, 4, weights_dir=random_weights_dir, runtime="keras")
+    litert = upscale(image, 4, weights_dir=random_weights_dir, runtime="litert")
+    tiled = upscale(image, 4, weights_dir=random_weights_dir, runtime="litert", tile=24)
     assert np.abs(keras.astype(int) - litert).max() <= 1
     assert np.abs(litert.astype(int) - tiled).max() <= 1
-    assert zoo.default_model_id(4, tmp_path) != zoo.BICUBIC
+    assert zoo.default_model_id(4, random_weights_dir) != zoo.BICUBIC

@@ -11,14 +11,6 @@ from sr_codec.errors import ModelError
 from sr_codec.models import zoo
 
 
-def export_model(model, weights_dir, arch: str, scale: int, width: int = 32, blocks: int = 3) -> str:
-    """Write ``model`` and its manifest entry exactly as ``python -m sr_codec.train --export`` does."""
-    from sr_codec.train import TrainConfig, export
-
-    return export(model, TrainConfig(scale=scale, arch=arch, width=width, blocks=blocks),
-                  {"step": 0, "elapsed": 0.0}, weights_dir)
-
-
 def test_seed_autoencoder_has_the_articles_parameter_count():
     from sr_codec.models.autoencoder import seed_autoencoder
 
@@ -62,12 +54,11 @@ def test_fast_sr_with_a_zero_last_conv_is_bicubic(scale):
 
 
 @pytest.fixture()
-def weights_dir(tmp_path):
+def weights_dir(tmp_path, randomise_weights, export_weights):
+    """A fresh folder holding one random-weight x4 model: the tests below damage it."""
     from sr_codec.models.fast import fast_sr
 
-    model = fast_sr(4, 16, 2)
-    model.set_weights([w + 0.01 for w in model.get_weights()])
-    export_model(model, tmp_path, "fast", 4, 16, 2)
+    export_weights(randomise_weights(fast_sr(4, 16, 2)), tmp_path, scale=4, width=16, blocks=2)
     return tmp_path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,32 +22,14 @@ from sr_codec.upscale import upscale, upscale_many
 REPO = Path(__file__).resolve().parents[1]
 
 
-def export_random(model, weights_dir: Path, arch: str, scale: int, width: int = 32, blocks: int = 3,
-                  seed: int = 0) -> str:
-    """Randomise ``model``'s weights and write them with a manifest entry exactly as training does."""
-    from sr_codec.train import TrainConfig, export
-
-    rng = np.random.default_rng(seed)
-    weights = []
-    for w in model.get_weights():  # LeCun-normal kernels, small biases
-        fan_in = int(np.prod(w.shape[:-1])) if w.ndim > 1 else 0
-        std = 1 / np.sqrt(fan_in) if fan_in else 0.01
-        weights.append(rng.normal(0, std, w.shape).astype(np.float32))
-    weights[-2] *= 0.1  # a last layer this small keeps most outputs inside 0..255 (no saturation)
-    model.set_weights(weights)
-    cfg = TrainConfig(scale=scale, arch=arch, width=width, blocks=blocks)
-    return export(model, cfg, {"step": 0, "elapsed": 0.0}, weights_dir)
-
-
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    """A weights dir with random-weight default models for x4 (fast, 3 blocks) and x2 (seed autoencoder)."""
+def weights(tmp_path_factory, random_weights_dir, randomise_weights, export_weights) -> Path:
+    """The shared random-weight models (x4 default: fast, 16 wide, 3 blocks) plus a random seed autoencoder x2."""
     from sr_codec.models.autoencoder import seed_sr
-    from sr_codec.models.fast import fast_sr
 
     weights_dir = tmp_path_factory.mktemp("weights")
-    export_random(fast_sr(4, 16, 3), weights_dir, "fast", 4, 16, 3)
-    export_random(seed_sr(2), weights_dir, "autoencoder", 2, seed=1)
+    shutil.copytree(random_weights_dir, weights_dir, dirs_exist_ok=True)
+    export_weights(randomise_weights(seed_sr(2), seed=1), weights_dir, arch="autoencoder", scale=2)
     return weights_dir
 
 
