@@ -44,6 +44,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "val"
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
 DEFAULT_SCALES = (2, 4, 10)
 DEGRADED_SET = "BSD100"
+TIMING_OUTPUT = (1200, 1600)  # (h, w): the 2-megapixel photo the models issue asks decode times for
 SET5_BICUBIC_X4 = 28.42  # the published value every SR paper's protocol reproduces
 SET5_IMAGES = {"baby", "bird", "butterfly", "head", "woman"}
 
@@ -187,6 +188,30 @@ def evaluate_degraded(pairs: Sequence[tuple[np.ndarray, np.ndarray]], method: Sr
     return [psnr(hr, method.upscale(lr, method.scale)[: hr.shape[0], : hr.shape[1]]) for hr, lr in pairs]
 
 
+def decode_timing(method: SrMethod, repeats: int = 3, size: tuple[int, int] = TIMING_OUTPUT) -> float:
+    """Median seconds to upscale to a ``size`` (h, w) output, after one warm-up call (model load, tracing)."""
+    rng = np.random.default_rng(0)
+    lr = rng.integers(0, 256, (size[0] // method.scale, size[1] // method.scale, 3), dtype=np.uint8)
+    method.upscale(lr, method.scale)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        method.upscale(lr, method.scale)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def model_card(method: SrMethod) -> dict:
+    """Parameters and training wall time from the manifest (models only)."""
+    if method.kind != "model":
+        return {}
+    from sr_codec.models import zoo
+
+    info = zoo.model_info(method.name)
+    return {"parameters": info.get("parameters"), "training_s": info.get("training", {}).get("wall_time_s"),
+            "training_steps": info.get("training", {}).get("steps")}
+
+
 def run(
     data: Path,
     sets: Sequence[str],
@@ -196,6 +221,7 @@ def run(
     limit: int | None = None,
     degraded_set: str | None = DEGRADED_SET,
     progress: bool = True,
+    timing_repeats: int = 3,
 ) -> dict:
     """Every number of the tables, as a JSON-ready dict."""
     from tqdm import tqdm
@@ -222,6 +248,12 @@ def run(
                 "seconds": round(time.perf_counter() - started, 2),
             }
         )
+    timings = []
+    if timing_repeats:
+        for method in tqdm(methods, desc="decode timing", disable=not progress, file=sys.stderr):
+            timings.append({"method": method.name, "kind": method.kind, "scale": method.scale,
+                            "output": list(TIMING_OUTPUT), "decode_s": decode_timing(method, timing_repeats),
+                            **model_card(method)})
     degraded: list[dict] = []
     if degraded_set and degraded_set in loaded:
         codec = get_codec(None)
@@ -245,6 +277,7 @@ def run(
         "missing_sets": missing,
         "clean": clean,
         "degraded": degraded,
+        "timings": timings,
         "set5_bicubic_x4_check": set5_check(clean, limit),
     }
 
@@ -302,6 +335,20 @@ def markdown(results: dict, command: str) -> str:
             seconds = sum(r["seconds"] for r in rows if r["method"] == method)
             lines.append(f"| {method} | " + " | ".join(cells) + f" | {seconds:.1f} |")
         lines.append("")
+    timings = results.get("timings") or []
+    if timings:
+        h, w = timings[0]["output"]
+        lines += [
+            f"## Cost: decode time of a {w}x{h} output on this machine (median of repeats) and training",
+            "",
+            "| scale | method | parameters | decode ms | training (wall, steps) |",
+            "|---|---|---|---|---|",
+        ]
+        for t in sorted(timings, key=lambda t: (t["scale"], t["kind"] != "bicubic")):
+            params = f"{t['parameters']:,}" if t.get("parameters") else "—"
+            train = f"{t['training_s'] / 60:.0f} min, {t['training_steps']:,} steps" if t.get("training_s") else "—"
+            lines.append(f"| x{t['scale']} | {t['method']} | {params} | {t['decode_s'] * 1000:.0f} | {train} |")
+        lines.append("")
     degraded = results["degraded"]
     if degraded:
         d0 = degraded[0]
@@ -336,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="first N images of each set (disables the Set5 check)")
     parser.add_argument("--degraded-set", default=DEGRADED_SET, help="set for the codec-degraded column ('' = skip)")
     parser.add_argument("--out", default="results", help="output folder (default results/)")
+    parser.add_argument("--timing-repeats", type=int, default=3, help="decode-time repeats per method (0 = skip)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
@@ -351,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.limit,
         args.degraded_set or None,
         progress=not args.quiet,
+        timing_repeats=args.timing_repeats,
     )
     command = "python -m benchmarks.sr_quality " + " ".join(sys.argv[1:] if argv is None else argv)
     out = Path(args.out)
