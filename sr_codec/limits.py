@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .errors import LimitExceededError
+from .errors import InputImageError, LimitExceededError
 
 MiB = 1 << 20
 
@@ -50,7 +50,7 @@ class Limits:
         for f in fields(self):
             value = getattr(self, f.name)
             if type(value) is not int or value <= 0:
-                raise ValueError(f"Limits.{f.name} must be a positive int, got {value!r}")
+                raise InputImageError(f"Limits.{f.name} must be a positive int, got {value!r}")
 
     def check_payload_bytes(self, size: int) -> None:
         if size > self.max_payload_bytes:
@@ -67,9 +67,9 @@ DEFAULT_LIMITS = Limits()
 
 
 def resolve(limits: Limits | None) -> Limits:
-    """``limits`` itself, or :data:`DEFAULT_LIMITS` for ``None``; anything else is a TypeError."""
+    """``limits`` itself, or :data:`DEFAULT_LIMITS` for ``None``; anything else is an :class:`InputImageError`."""
     if limits is None:
         return DEFAULT_LIMITS
     if not isinstance(limits, Limits):
-        raise TypeError(f"limits must be a sr_codec.Limits or None, got {type(limits).__name__}")
+        raise InputImageError(f"limits must be a sr_codec.Limits or None, got {type(limits).__name__}")
     return limits

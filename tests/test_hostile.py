@@ -187,9 +187,9 @@ def test_limits_are_documented_defaults_and_configurable():
     )
     for field in ("max_payload_bytes", "max_inner_bytes", "max_pixels", "max_extension_bytes"):
         for bad in (0, -1, 1.5, True, None):
-            with pytest.raises(ValueError):
+            with pytest.raises(InputImageError):
                 Limits(**{field: bad})
-    with pytest.raises(TypeError):
+    with pytest.raises(InputImageError):
         inspect(b"", limits={"max_pixels": 10})
 
 
