@@ -19,7 +19,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,8 @@ class TrainConfig:
     variants: int = 4
     clean_fraction: float = 0.25
     seed: int = 0
+    role: str = "codec"
+    init_from: dict | None = None
 
 
 def list_images(folders: list[str]) -> list[Path]:
@@ -250,7 +252,8 @@ def export(model, cfg: TrainConfig, state: dict, weights_dir: Path) -> str:
     model.save_weights(tmp)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
     arch_tag = f"w{cfg.width}b{cfg.blocks}" if cfg.arch == "fast" else ("tconv" if cfg.transpose else "upsamp")
-    model_id = f"{cfg.arch}-x{cfg.scale}-{arch_tag}-{digest[:8]}"
+    role_tag = "-clean" if cfg.role == "clean" else ""
+    model_id = f"{cfg.arch}-x{cfg.scale}-{arch_tag}{role_tag}-{digest[:8]}"
     final = weights_dir / f"{model_id}.weights.h5"
     os.replace(tmp, final)
     manifest_path = weights_dir / "manifest.json"
@@ -271,11 +274,16 @@ def export(model, cfg: TrainConfig, state: dict, weights_dir: Path) -> str:
             "batch": cfg.batch,
             "steps": state["step"],
             "wall_time_s": round(state["elapsed"], 1),
+            "init_from": cfg.init_from,
         },
+        "role": cfg.role,
         "validation": state.get("validation", {}),
     }
     if cfg.arch == "fast":
-        manifest["default"][str(cfg.scale)] = model_id
+        # Codec-role weights decode payloads (and upscale when no clean model exists);
+        # clean-role weights are what upscale() uses on clean low-res images.
+        key = "upscale_default" if cfg.role == "clean" else "default"
+        manifest.setdefault(key, {})[str(cfg.scale)] = model_id
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return model_id
 
@@ -301,7 +309,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     p.add_argument("--variants", type=int, default=4, help="codec-degraded versions cached per image")
     p.add_argument("--clean-fraction", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/<arch>_x<scale>")
+    p.add_argument("--role", default="codec", choices=["codec", "clean"],
+                   help="codec: learn to undo downsampling + inner-codec artifacts (decode's model); "
+                        "clean: clean low-res only (upscale()'s model; implies --clean-fraction 1 --variants 0)")
+    p.add_argument("--init-from", default=None,
+                   help="checkpoint folder of the same architecture to start from (fresh optimizer and schedule)")
+    p.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/<arch>_x<scale>[_clean]")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/sr_codec"))
     p.add_argument("--resume", action="store_true")
@@ -314,7 +327,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     cfg = TrainConfig(scale=a.scale, arch=a.arch, width=a.width, blocks=a.blocks, transpose=a.transpose,
                       data=a.data, val=a.val, val_codec=a.val_codec, patch=patch, batch=a.batch, loss=a.loss,
                       vgg_weights=a.vgg_weights, lr=a.lr, minutes=a.minutes, inner=a.inner, quality_min=qmin,
-                      quality_max=qmax, variants=a.variants, clean_fraction=a.clean_fraction, seed=a.seed)
+                      quality_max=qmax, variants=0 if a.role == "clean" else a.variants,
+                      clean_fraction=1.0 if a.role == "clean" else a.clean_fraction, seed=a.seed, role=a.role)
     return cfg, a
 
 
@@ -324,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
     from tqdm import tqdm
 
-    ckpt_dir = Path(args.checkpoint_dir or f"checkpoints/{cfg.arch}_x{cfg.scale}")
+    ckpt_dir = Path(args.checkpoint_dir or f"checkpoints/{cfg.arch}_x{cfg.scale}{'_clean' if cfg.role == 'clean' else ''}")
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg)
     optimizer = keras.optimizers.Adam(learning_rate=cfg.lr)
@@ -332,11 +346,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume or args.export_only:
         if not (ckpt_dir / "state.json").exists():
             raise SystemExit(f"no checkpoint in {ckpt_dir}")
-        state = load_checkpoint(ckpt_dir, model, optimizer)
-        saved = TrainConfig(**state["config"])
+        saved = TrainConfig(**json.loads((ckpt_dir / "state.json").read_text())["config"])
         if (saved.arch, saved.scale, saved.width, saved.blocks) != (cfg.arch, cfg.scale, cfg.width, cfg.blocks):
             raise SystemExit(f"checkpoint in {ckpt_dir} is for {saved.arch} x{saved.scale} w{saved.width}b{saved.blocks}")
-        state["config"]["minutes"] = cfg.minutes
+        state = load_checkpoint(ckpt_dir, model, optimizer)
+        # A resumed run continues with its own settings; only the time budget may grow.
+        cfg = replace(saved, minutes=cfg.minutes)
+        state["config"] = asdict(cfg)
+    elif args.init_from:
+        init_dir = Path(args.init_from)
+        model.load_weights(init_dir / "model.weights.h5")
+        init_state = json.loads((init_dir / "state.json").read_text()) if (init_dir / "state.json").exists() else {}
+        cfg.init_from = {"checkpoint": init_dir.name, "steps": init_state.get("step"),
+                         "wall_time_s": round(init_state.get("elapsed", 0.0), 1)}
+        state["config"] = asdict(cfg)
     if args.export_only:
         print("exported", export(model, cfg, state, Path(args.weights_dir)))
         return 0

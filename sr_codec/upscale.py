@@ -30,7 +30,8 @@ def upscale(
 ) -> np.ndarray:
     """Super-resolve a uint8 H x W x 3 RGB image by ``scale`` with the shipped model (bicubic if none).
 
-    ``model_id`` picks a manifest entry or ``"bicubic"``; None = the default for ``scale``.
+    ``model_id`` picks a manifest entry or ``"bicubic"``; None = the model shipped for clean low-res at
+    ``scale`` (:func:`zoo.upscale_model_id`). :func:`decode` passes the codec-trained model its payload names.
     ``device``: ``"cpu"``, ``"gpu"`` or None (``$SR_CODEC_DEVICE``, else the GPU when there is one);
     :class:`DeviceError` when a GPU is requested and absent. ``tile``: side of the square each network
     call keeps, in low-res pixels (it also reads an overlap of the receptive field around it);
@@ -61,7 +62,7 @@ def upscale_many(
     if tile is not None and (not isinstance(tile, (int, np.integer)) or tile < 0):
         raise InputImageError(f"tile must be None or a non-negative int, got {tile!r}")
     weights_dir = Path(weights_dir) if weights_dir is not None else zoo.WEIGHTS_DIR
-    model_id = model_id or zoo.default_model_id(scale, weights_dir)
+    model_id = model_id or zoo.upscale_model_id(scale, weights_dir)
     if model_id == zoo.BICUBIC:
         if rt.requested_device(device) == "gpu":
             rt.resolve_device(device)  # bicubic runs anywhere, but an explicit "gpu" still has to exist

@@ -59,11 +59,11 @@ def _randomise_weights(model, seed: int = 0):
 
 
 def _export_weights(model, weights_dir: Path, *, scale: int, arch: str = "fast", width: int = 32,
-                    blocks: int = 3) -> str:
+                    blocks: int = 3, role: str = "codec") -> str:
     """Write ``model`` and its manifest entry exactly as ``python -m sr_codec.train --export`` does; its model id."""
     from sr_codec.train import TrainConfig, export
 
-    cfg = TrainConfig(scale=scale, arch=arch, width=width, blocks=blocks)
+    cfg = TrainConfig(scale=scale, arch=arch, width=width, blocks=blocks, role=role)
     return export(model, cfg, {"step": 0, "elapsed": 0.0}, Path(weights_dir))
 
 
@@ -75,7 +75,8 @@ def randomise_weights():
 
 @pytest.fixture(scope="session")
 def export_weights():
-    """``export_weights(model, weights_dir, *, scale, arch="fast", width=32, blocks=3) -> model id``, as training exports."""
+    """``export_weights(model, weights_dir, *, scale, arch="fast", width=32, blocks=3, role="codec") -> model id``,
+    as training exports."""
     return _export_weights
 
 

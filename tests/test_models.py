@@ -114,3 +114,26 @@ def test_manifest_entry_has_the_training_export_fields(weights_dir):
     [entry] = manifest["models"].values()
     assert {"file", "sha256", "arch", "scale", "config", "parameters"} <= set(entry)
     assert entry["config"]["width"] == 16 and entry["config"]["blocks"] == 2
+
+
+def test_clean_role_model_serves_upscale_and_leaves_the_codec_default(tmp_path, randomise_weights, export_weights,
+                                                                     small_photo):
+    """upscale() on clean low-res takes the clean-role model; payloads keep naming the codec-role default."""
+    from sr_codec.models.fast import fast_sr
+    from sr_codec.upscale import upscale
+
+    codec_id = export_weights(randomise_weights(fast_sr(4, 8, 1), seed=1), tmp_path, scale=4, width=8, blocks=1)
+    assert zoo.upscale_model_id(4, tmp_path) == codec_id  # no clean model yet: fall back to the codec one
+    clean_id = export_weights(randomise_weights(fast_sr(4, 8, 1), seed=2), tmp_path, scale=4, width=8, blocks=1,
+                              role="clean")
+    zoo.read_manifest.cache_clear()
+    assert "-clean-" in clean_id and clean_id != codec_id
+    assert zoo.default_model_id(4, tmp_path) == codec_id
+    assert zoo.upscale_model_id(4, tmp_path) == clean_id
+    assert zoo.upscale_model_id(2, tmp_path) == zoo.BICUBIC
+    assert zoo.model_info(clean_id, tmp_path)["role"] == "clean"
+
+    lr = small_photo[:24, :32]
+    by_default = upscale(lr, 4, weights_dir=tmp_path)
+    np.testing.assert_array_equal(by_default, upscale(lr, 4, model_id=clean_id, weights_dir=tmp_path))
+    assert not np.array_equal(by_default, upscale(lr, 4, model_id=codec_id, weights_dir=tmp_path))

@@ -45,6 +45,16 @@ def default_model_id(scale: int, weights_dir: Path = WEIGHTS_DIR) -> str:
     return read_manifest(weights_dir)["default"].get(str(int(scale)), BICUBIC)
 
 
+def upscale_model_id(scale: int, weights_dir: Path = WEIGHTS_DIR) -> str:
+    """The model :func:`sr_codec.upscale` uses on clean low-res at ``scale``.
+
+    A clean-role model (trained on clean low-res only) when one is shipped, else :func:`default_model_id`.
+    Payload decodes never use it: a payload names its codec-role model by tag.
+    """
+    manifest = read_manifest(weights_dir)
+    return manifest.get("upscale_default", {}).get(str(int(scale))) or default_model_id(scale, weights_dir)
+
+
 def model_info(model_id: str, weights_dir: Path = WEIGHTS_DIR) -> dict:
     try:
         return read_manifest(weights_dir)["models"][model_id]
