@@ -169,15 +169,16 @@ def evaluate_clean(images: Sequence[tuple[str, np.ndarray]], method: SrMethod) -
     return scores
 
 
-def degraded_pairs(images: Sequence[tuple[str, np.ndarray]], scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(HR mod-cropped, LR the receiver decodes) with the default inner codec at its default quality."""
+def degraded_pairs(images: Sequence[tuple[str, np.ndarray]], scale: int,
+                   quality: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(HR mod-cropped, LR the receiver decodes) with the default inner codec at ``quality`` (None: its default)."""
     from sr_codec.degrade import degrade
     from sr_codec.metrics import mod_crop
 
     pairs = []
     for _, image in images:
         hr = np.ascontiguousarray(mod_crop(image, scale))
-        pairs.append((hr, degrade(hr, scale)))
+        pairs.append((hr, degrade(hr, scale, None, quality)))
     return pairs
 
 
@@ -222,6 +223,7 @@ def run(
     degraded_set: str | None = DEGRADED_SET,
     progress: bool = True,
     timing_repeats: int = 3,
+    degraded_qualities: Sequence[int] | None = None,
 ) -> dict:
     """Every number of the tables, as a JSON-ready dict."""
     from tqdm import tqdm
@@ -257,10 +259,10 @@ def run(
     degraded: list[dict] = []
     if degraded_set and degraded_set in loaded:
         codec = get_codec(None)
-        for scale in scales:
-            pairs = degraded_pairs(loaded[degraded_set], scale)
+        for scale, quality in [(s, q) for s in scales for q in (degraded_qualities or [codec.default_quality])]:
+            pairs = degraded_pairs(loaded[degraded_set], scale, quality)
             bicubic = float(np.mean(evaluate_degraded(pairs, SrMethod("bicubic", scale, _bicubic, "bicubic"))))
-            row = {"scale": scale, "set": degraded_set, "inner": DEFAULT_CODEC, "quality": codec.default_quality,
+            row = {"scale": scale, "set": degraded_set, "inner": DEFAULT_CODEC, "quality": quality,
                    "images": len(pairs), "bicubic_rgb_psnr": bicubic}
             networks = [m for m in methods if m.kind != "bicubic" and m.scale == scale]
             if not networks:
@@ -352,22 +354,23 @@ def markdown(results: dict, command: str) -> str:
     degraded = results["degraded"]
     if degraded:
         d0 = degraded[0]
+        qualities = ", ".join(str(q) for q in dict.fromkeys(r["quality"] for r in degraded))
         lines += [
-            f"## Codec-degraded LR ({d0['set']}, inner {d0['inner']} at quality {d0['quality']}): RGB PSNR",
+            f"## Codec-degraded LR ({d0['set']}, inner {d0['inner']} at quality {qualities}): RGB PSNR",
             "",
-            "LR = degrade(HR, scale): the low-res image the receiver decodes from a default payload. Network versus",
+            "LR = degrade(HR, scale, quality): the low-res image the receiver decodes from a payload. Network versus",
             "bicubic of that same LR, full-image RGB PSNR.",
             "",
-            "| scale | network | network RGB PSNR | bicubic RGB PSNR | gain |",
-            "|---|---|---|---|---|",
+            "| scale | quality | network | network RGB PSNR | bicubic RGB PSNR | gain |",
+            "|---|---|---|---|---|---|",
         ]
         for r in degraded:
             if r["method"] is None:
-                lines.append(f"| x{r['scale']} | (none shipped) | — | {r['bicubic_rgb_psnr']:.2f} | — |")
+                lines.append(f"| x{r['scale']} | {r['quality']} | (none shipped) | — | {r['bicubic_rgb_psnr']:.2f} | — |")
             else:
                 lines.append(
-                    f"| x{r['scale']} | {r['method']} | {r['rgb_psnr']:.2f} | {r['bicubic_rgb_psnr']:.2f} | "
-                    f"{r['gain_db']:+.2f} dB |"
+                    f"| x{r['scale']} | {r['quality']} | {r['method']} | {r['rgb_psnr']:.2f} | "
+                    f"{r['bicubic_rgb_psnr']:.2f} | {r['gain_db']:+.2f} dB |"
                 )
         lines.append("")
     return "\n".join(lines)
@@ -382,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", nargs="*", help="shipped model ids to evaluate (default: all; none: bicubic only)")
     parser.add_argument("--limit", type=int, help="first N images of each set (disables the Set5 check)")
     parser.add_argument("--degraded-set", default=DEGRADED_SET, help="set for the codec-degraded column ('' = skip)")
+    parser.add_argument("--degraded-qualities", type=int, nargs="+", default=None,
+                        help="inner-codec qualities of the codec-degraded column (default: the codec's default)")
     parser.add_argument("--out", default="results", help="output folder (default results/)")
     parser.add_argument("--timing-repeats", type=int, default=3, help="decode-time repeats per method (0 = skip)")
     parser.add_argument("--quiet", action="store_true")
@@ -400,6 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.degraded_set or None,
         progress=not args.quiet,
         timing_repeats=args.timing_repeats,
+        degraded_qualities=args.degraded_qualities,
     )
     command = "python -m benchmarks.sr_quality " + " ".join(sys.argv[1:] if argv is None else argv)
     out = Path(args.out)

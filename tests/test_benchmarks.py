@@ -220,6 +220,18 @@ def test_sr_quality_cli_on_a_generated_folder(tmp_path):
     assert "x4" in (out / "sr_quality.md").read_text()
 
 
+def test_sr_quality_degraded_column_at_several_qualities(tmp_path):
+    (tmp_path / "BSD100").mkdir()
+    Image.fromarray(_synthetic_photo(64, 80, 3)).save(tmp_path / "BSD100" / "a.png")
+    out = tmp_path / "out"
+    assert sr_quality.main(["--data", str(tmp_path), "--sets", "BSD100", "--scales", "4", "--out", str(out),
+                            "--quiet", "--timing-repeats", "0", "--degraded-qualities", "10", "90", "--models"]) == 0
+    rows = json.loads((out / "sr_quality.json").read_text())["degraded"]
+    by_quality = {r["quality"]: r["bicubic_rgb_psnr"] for r in rows}
+    assert set(by_quality) == {10, 90} and by_quality[90] > by_quality[10]  # less compression, closer to the photo
+    assert "| x4 | 90 |" in (out / "sr_quality.md").read_text()
+
+
 def test_set5_bicubic_x4_reads_28_42(shared_val: Path):
     images = sr_quality.set_images(shared_val / "Set5")
     method = sr_quality.SrMethod("bicubic", 4, sr_quality._bicubic, "bicubic")
