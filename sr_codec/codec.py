@@ -178,7 +178,9 @@ def encode(
         img = load_image(image, max_pixels=limits.max_pixels)
         scale = effective_scale(img.height, img.width, scale)
         builder = PayloadBuilder(img, codec, limits)
-        packed = builder.pack(scale, builder.bitstream(scale, quality), zoo.tag_for(zoo.default_model_id(scale)))
+        # A lossless inner codec delivers clean low-res: name the clean-role model, which is trained for it.
+        model_id = zoo.upscale_model_id(scale) if codec.lossless else zoo.default_model_id(scale)
+        packed = builder.pack(scale, builder.bitstream(scale, quality), zoo.tag_for(model_id))
         limits.check_payload_bytes(len(packed))
         return packed
 

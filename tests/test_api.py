@@ -78,6 +78,13 @@ def test_default_settings_and_payload_accounting(small_photo):
     assert info.bits_per_pixel == pytest.approx(8 * len(payload) / (120 * 160))
 
 
+def test_lossless_inner_names_the_clean_role_model(small_photo):
+    """PNG delivers clean low-res, so the payload names the model trained on clean low-res (when shipped)."""
+    lossless, lossy = inspect(encode(small_photo, scale=4, inner="png")), inspect(encode(small_photo, scale=4))
+    assert lossless.model_id == zoo.upscale_model_id(4)
+    assert lossy.model_id == zoo.default_model_id(4)
+
+
 def test_scale_1_png_is_lossless(small_photo):
     rgba = np.dstack([small_photo, np.arange(120 * 160, dtype=np.uint32).reshape(120, 160).astype(np.uint8)])
     for image in (small_photo, rgba):
