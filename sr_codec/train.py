@@ -332,6 +332,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     return cfg, a
 
 
+def _same_architecture(ckpt_dir: Path, cfg: TrainConfig) -> TrainConfig:
+    """The checkpoint's saved config; exits with a message (before any weights load) when its network differs."""
+    saved = TrainConfig(**json.loads((ckpt_dir / "state.json").read_text())["config"])
+    if (saved.arch, saved.scale, saved.width, saved.blocks) != (cfg.arch, cfg.scale, cfg.width, cfg.blocks):
+        raise SystemExit(f"checkpoint in {ckpt_dir} is for {saved.arch} x{saved.scale} w{saved.width}b{saved.blocks}")
+    return saved
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg, args = parse_args(argv)
     import keras
@@ -346,17 +354,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume or args.export_only:
         if not (ckpt_dir / "state.json").exists():
             raise SystemExit(f"no checkpoint in {ckpt_dir}")
-        saved = TrainConfig(**json.loads((ckpt_dir / "state.json").read_text())["config"])
-        if (saved.arch, saved.scale, saved.width, saved.blocks) != (cfg.arch, cfg.scale, cfg.width, cfg.blocks):
-            raise SystemExit(f"checkpoint in {ckpt_dir} is for {saved.arch} x{saved.scale} w{saved.width}b{saved.blocks}")
+        saved = _same_architecture(ckpt_dir, cfg)
         state = load_checkpoint(ckpt_dir, model, optimizer)
         # A resumed run continues with its own settings; only the time budget may grow.
         cfg = replace(saved, minutes=cfg.minutes)
         state["config"] = asdict(cfg)
     elif args.init_from:
         init_dir = Path(args.init_from)
+        if not (init_dir / "state.json").exists():
+            raise SystemExit(f"no checkpoint in {init_dir}")
+        _same_architecture(init_dir, cfg)
         model.load_weights(init_dir / "model.weights.h5")
-        init_state = json.loads((init_dir / "state.json").read_text()) if (init_dir / "state.json").exists() else {}
+        init_state = json.loads((init_dir / "state.json").read_text())
         cfg.init_from = {"checkpoint": init_dir.name, "steps": init_state.get("step"),
                          "wall_time_s": round(init_state.get("elapsed", 0.0), 1)}
         state["config"] = asdict(cfg)

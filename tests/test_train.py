@@ -56,12 +56,18 @@ def test_train_resume_export_and_clean_role_from_a_checkpoint(tmp_path, tiny_dat
         assert (tmp_path / "weights" / entry["file"]).exists()
 
 
-def test_resume_refuses_another_architecture(tmp_path, tiny_data):
+def test_resume_and_init_from_refuse_another_architecture(tmp_path, tiny_data):
     ck = tmp_path / "ck"
     assert _run(tmp_path, tiny_data, "--checkpoint-dir", str(ck)) == 0
     with pytest.raises(SystemExit, match="w8b1"):
         train.main(["--scale", "4", "--width", "16", "--blocks", "1", "--checkpoint-dir", str(ck), "--resume",
                     "--data", str(tiny_data)])
+    with pytest.raises(SystemExit, match="w8b1"):
+        train.main(["--scale", "4", "--width", "16", "--blocks", "1", "--checkpoint-dir", str(tmp_path / "other"),
+                    "--init-from", str(ck), "--data", str(tiny_data)])
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        train.main(["--scale", "4", "--checkpoint-dir", str(tmp_path / "other"),
+                    "--init-from", str(tmp_path / "missing"), "--data", str(tiny_data)])
 
 
 def test_patch_sampler_keeps_lr_and_hr_aligned():
