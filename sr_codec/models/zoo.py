@@ -49,7 +49,8 @@ def upscale_model_id(scale: int, weights_dir: Path = WEIGHTS_DIR) -> str:
     """The model :func:`sr_codec.upscale` uses on clean low-res at ``scale``.
 
     A clean-role model (trained on clean low-res only) when one is shipped, else :func:`default_model_id`.
-    Payload decodes never use it: a payload names its codec-role model by tag.
+    Decode runs whatever model the payload's tag names: the codec role for a lossy inner codec, this one
+    for a lossless inner codec.
     """
     manifest = read_manifest(weights_dir)
     return manifest.get("upscale_default", {}).get(str(int(scale))) or default_model_id(scale, weights_dir)
