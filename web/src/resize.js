@@ -92,3 +92,22 @@ export function resizeBicubic(src, height, width, channels, outHeight, outWidth)
   }
   return image === src ? Uint8Array.from(src) : image;
 }
+
+/**
+ * sr_codec.downsample.downsample: edge-replicate bottom/right up to a multiple of `scale`, then the
+ * antialiased bicubic shrink. Used by the preview for a full-resolution alpha plane.
+ */
+export function downsample(src, height, width, channels, scale) {
+  if (scale === 1) return Uint8Array.from(src);
+  const ph = Math.ceil(height / scale) * scale;
+  const pw = Math.ceil(width / scale) * scale;
+  const padded = new Uint8Array(ph * pw * channels);
+  for (let y = 0; y < ph; y++) {
+    const sy = Math.min(y, height - 1);
+    for (let x = 0; x < pw; x++) {
+      const sx = Math.min(x, width - 1);
+      for (let c = 0; c < channels; c++) padded[(y * pw + x) * channels + c] = src[(sy * width + sx) * channels + c];
+    }
+  }
+  return resizeBicubic(padded, ph, pw, channels, ph / scale, pw / scale);
+}
