@@ -13,7 +13,9 @@ import base64
 import io
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import time
 import zlib
 from pathlib import Path
@@ -221,6 +223,17 @@ def js_options(options: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- tests
+
+
+def test_node_unit_tests():
+    """web/test/unit.test.js: CRC, the docs' worked example, every bit flip, limits (Node, no browser)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node binary")
+    if not (browser.WEB_DIR / "node_modules" / "@msgpack" / "msgpack").is_dir():
+        pytest.skip("web/node_modules is missing: run `npm ci` in web/")
+    result = subprocess.run([node, "--test", "test/"], cwd=browser.WEB_DIR, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def test_valid_payloads_match_python_within_2(page):
