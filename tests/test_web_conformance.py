@@ -118,8 +118,10 @@ def valid_corpus() -> list[tuple[str, bytes, dict]]:
     for scale, inner, alpha in ((4, "avif", "soft"), (2, "webp", "hard"), (10, "jpeg", "soft"), (4, "png", "hard"),
                                 (1, "avif", "soft"), (4, "avif", "constant")):
         payload = sr_codec.encode(photo(75, 101, alpha), scale=scale, inner=inner)
-        plane = sr_codec.inspect(payload).alpha_bytes
-        corpus.append((f"x{scale} {inner} RGBA {alpha} alpha ({'coded' if plane else 'constant'}) 101x75", payload, {}))
+        plane = fields_of(payload)[7]
+        coded = "constant" if isinstance(plane, int) else (
+            "full-res plane" if Image.open(io.BytesIO(plane)).size == (101, 75) and scale > 1 else "low-res plane")
+        corpus.append((f"x{scale} {inner} RGBA {alpha} alpha ({coded}) 101x75", payload, {}))
     corpus += [
         ("x10 avif RGB 1x1", sr_codec.encode(photo(1, 1), scale=10), {}),
         ("x10->x7 avif RGB 13x7", sr_codec.encode(photo(7, 13), scale=10), {}),
@@ -127,6 +129,8 @@ def valid_corpus() -> list[tuple[str, bytes, dict]]:
         ("x3 avif RGB (no model: bicubic)", sr_codec.encode(photo(64, 49), scale=3), {}),
         ("x16 jpeg RGB (no model: bicubic)", sr_codec.encode(photo(97, 130), scale=16, inner="jpeg"), {}),
     ]
+    # Low-res 650 x 350: the JS decoder runs it as overlapping windows (web/src/model.js, TILE_CORE = 512).
+    corpus.append(("x2 webp RGB 1300x700 (tiled in JS)", sr_codec.encode(photo(700, 1300), scale=2, inner="webp"), {}))
     network = sr_codec.encode(photo(120, 90), scale=4)
     corpus.append(("x4 avif RGB, model='bicubic'", network, {"model": "bicubic"}))
     corpus.append(("x4 avif RGB, model='default'", network, {"model": "default"}))
@@ -140,6 +144,7 @@ def valid_corpus() -> list[tuple[str, bytes, dict]]:
     fields[6] = buf.getvalue()
     corpus.append(("x4 full-file AVIF inner", repack(fields), {}))
     corpus.append(("preview x4 avif RGBA soft", corpus[16][1], {"preview": True}))
+    corpus.append(("preview x2 webp RGBA hard (full-res plane)", corpus[17][1], {"preview": True}))
     return corpus
 
 

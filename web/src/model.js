@@ -54,7 +54,9 @@ export class Network {
     const key = `${height}x${width}`;
     let model = this.compiled.get(key);
     if (!model) {
-      model = loadAndCompile(withFixedSize(this.bytes, height, width, this.scale), { accelerator: this.accelerator });
+      const options = { accelerator: this.accelerator };
+      if (this.accelerator === 'webgpu') options.gpuOptions = { precision: 'fp32' }; // fp16 would drift past +-2
+      model = loadAndCompile(withFixedSize(this.bytes, height, width, this.scale), options);
       model.catch(() => this.compiled.delete(key));
       this.compiled.set(key, model);
       while (this.compiled.size > COMPILED_CACHE_SIZE) {
