@@ -193,8 +193,8 @@ def test_browser_sends_and_receives_a_photo(server, tmp_path):
     photos = [("astronaut.jpg", photo_file(360, 480, seed=0), "2500"), ("coffee.jpg", photo_file(300, 400, seed=1), "1500")]
     with playwright_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=executable, args=list(browser.CHROMIUM_FLAGS))
-        sender = chromium.new_page(viewport={"width": 900, "height": 1100})
-        receiver = chromium.new_page(viewport={"width": 900, "height": 1100})  # another tab: it only receives
+        sender = chromium.new_page(viewport={"width": 900, "height": 1180})
+        receiver = chromium.new_page(viewport={"width": 900, "height": 1180})  # another tab: it only receives
         sender.goto(f"http://127.0.0.1:{port}/rooms/e2e")
         receiver.goto(f"http://127.0.0.1:{port}/rooms/e2e")
         for count, (name, data, budget) in enumerate(photos, start=1):
