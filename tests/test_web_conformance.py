@@ -10,6 +10,7 @@ Set ``SR_CODEC_WEB_REPORT=path.json`` to keep the per-payload numbers (max diff,
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -228,6 +229,24 @@ def js_options(options: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- tests
+
+
+def test_web_manifest_covers_the_shipped_models():
+    """Every model the encoder tags payloads with has a .tflite for the browser, with the right tag and hash.
+
+    After new weights are shipped: ``python web/tools/build_models.py`` (re-exports and rewrites the manifest).
+    """
+    weights = Path(sr_codec.__file__).resolve().parent / "weights"
+    manifest = json.loads((weights / "manifest.json").read_text())
+    web = json.loads((weights / "web_manifest.json").read_text())
+    wanted = set(manifest["default"].values()) | set(manifest.get("upscale_default", {}).values())
+    assert wanted <= set(web["models"]), f"not exported for the browser: {wanted - set(web['models'])}"
+    assert web["default"] == manifest["default"]
+    for model_id, info in web["models"].items():
+        assert info["tag"] == int(manifest["models"][model_id]["sha256"][:8], 16)
+        assert info["scale"] == manifest["models"][model_id]["scale"]
+        data = (weights / info["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == info["tflite_sha256"]
 
 
 def test_node_unit_tests():
