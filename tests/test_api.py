@@ -30,11 +30,11 @@ from sr_codec import (
     encode,
     inspect,
 )
-from sr_codec.codec import effective_scale
-from sr_codec.downsample import downsample, low_res_size
-from sr_codec.metrics import psnr
-from sr_codec.models import zoo
-from sr_codec.payload import Payload, pack, unpack
+from sr_codec.sender.builder import effective_scale
+from sr_codec.imaging.resample import downsample, low_res_size
+from sr_codec.imaging.metrics import psnr
+from sr_codec.zoo import manifest as zoo
+from sr_codec.format.payload import Payload, pack, unpack
 
 # Bicubic-decode PSNR floors on the astronaut crops below (measured 28.3 / 24.4 / 20.1 dB at x2 / x4 / x10).
 MIN_PSNR = {2: 25.0, 4: 22.0, 10: 18.0}
@@ -386,7 +386,7 @@ def test_codec_and_upscaler_failures_are_wrapped(monkeypatch, small_photo):
     def broken_upscale(*args, **kwargs):
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(sys.modules["sr_codec.upscale"], "upscale", broken_upscale)
+    monkeypatch.setattr(sys.modules["sr_codec.receiver.upscale"], "upscale", broken_upscale)
     with pytest.raises(ModelError, match="device lost") as caught:
         decode(encode(small_photo), model="bicubic")
     assert isinstance(caught.value.__cause__, RuntimeError)

@@ -13,8 +13,8 @@ from PIL import Image
 
 import sr_codec
 from benchmarks import bandwidth, rd, sr_quality
-from sr_codec.downsample import downsample, upsample_bicubic
-from sr_codec.metrics import mod_crop, psnr_y
+from sr_codec.imaging.resample import downsample, upsample_bicubic
+from sr_codec.imaging.metrics import mod_crop, psnr_y
 
 # ------------------------------------------------------------------------------------ BD-rate
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sr_codec import ModelError, PayloadError, decode, decode_many, encode
-from sr_codec.models import zoo
-from sr_codec.payload import Payload, pack, unpack
+from sr_codec.zoo import manifest as zoo
+from sr_codec.format.payload import Payload, pack, unpack
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def mixed_payloads(photo) -> list[bytes]:
 @pytest.fixture()
 def upscale_calls(monkeypatch) -> list[tuple[int, str, int]]:
     """Records (scale, model id, number of images) of every sr_codec.upscale.upscale_many call."""
-    module = sys.modules["sr_codec.upscale"]
+    module = sys.modules["sr_codec.receiver.upscale"]
     original = module.upscale_many
     calls: list[tuple[int, str, int]] = []
 
@@ -70,7 +70,7 @@ def test_one_upscale_call_per_scale_and_model(mixed_payloads, upscale_calls):
 
 def test_arguments_reach_the_upscaler(mixed_payloads, monkeypatch):
     seen = []
-    module = sys.modules["sr_codec.upscale"]
+    module = sys.modules["sr_codec.receiver.upscale"]
     original = module.upscale_many
     monkeypatch.setattr(module, "upscale_many",
                         lambda images, scale, **kwargs: seen.append(kwargs) or original(images, scale, **kwargs))

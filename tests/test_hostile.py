@@ -34,11 +34,15 @@ from sr_codec import (
     encode,
     inspect,
 )
-from sr_codec.codec import effective_scale
-from sr_codec.downsample import low_res_size
-from sr_codec.inner import CODECS, CODECS_BY_ID, PngCodec
-from sr_codec.models import zoo
-from sr_codec.payload import MAX_EXTENSION_DEPTH, Payload, pack, unpack
+from sr_codec.sender.builder import effective_scale
+from sr_codec.imaging.resample import low_res_size
+from sr_codec import codecs
+from sr_codec.codecs.png import PngCodec
+from sr_codec.zoo import manifest as zoo
+from sr_codec.format.payload import MAX_EXTENSION_DEPTH, Payload, pack, unpack
+
+CODECS = {name: codecs.by_name(name) for name in codecs.names()}
+CODECS_BY_ID = {codec.wire_id: codec for codec in CODECS.values()}
 
 # CI-sized hypothesis runs (the whole file takes about 15 s); no deadline: per-example time varies on a busy box.
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,7 @@ import pytest
 
 from sr_codec.errors import LimitExceededError, PayloadError
 from sr_codec.limits import Limits
-from sr_codec.payload import FORMAT_VERSION, MAX_SCALE, Payload, overhead, pack, unpack
+from sr_codec.format.payload import FORMAT_VERSION, MAX_SCALE, Payload, overhead, pack, unpack
 
 
 def forge(*fields, version=FORMAT_VERSION) -> bytes:
