@@ -323,7 +323,9 @@ def test_auto_without_a_budget_uses_the_default_budget(monkeypatch):
     image = IMAGES["astronaut"]
     payload = encode(image, scale="auto")
     assert len(payload) <= rate.DEFAULT_MAX_BYTES
-    monkeypatch.setattr(rate, "DEFAULT_MAX_BYTES", 20)  # nothing fits: soft, the smallest payload there is
+    from sr_codec.sender.rate import choose as choose_module
+
+    monkeypatch.setattr(choose_module, "DEFAULT_MAX_BYTES", 20)  # nothing fits: soft, the smallest payload there is
     choice = rate.choose(image)
     smallest = min(len(encode(image, scale=s, quality=0)) for s in rate.AUTO_SCALES)
     assert len(choice.payload) == smallest and choice.max_bytes is None

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from sr_codec.receiver import runtime as rt
 from sr_codec.imaging.resample import upsample_bicubic
 from sr_codec.errors import DeviceError, InputImageError, ModelError
-from sr_codec.nn.geometry import TILE_SAFETY, geometry
+from sr_codec.nn.geometry import TILE_SAFETY, Geometry, geometry
+from sr_codec.receiver.runtime import tiling
 from sr_codec.nn.loading import load_model
 from sr_codec.zoo import manifest as zoo
 from sr_codec.receiver.upscale import upscale, upscale_many
@@ -193,7 +194,7 @@ def test_geometry_of_the_shipped_architectures():
        multiple=st.sampled_from([1, 2, 4]))
 def test_tile_plan_covers_every_pixel_once_with_margin(h, w, core, radius, multiple):
     h, w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
-    geo = rt.Geometry(radius=radius, multiple=multiple, floats_per_pixel=100.0)
+    geo = Geometry(radius=radius, multiple=multiple, floats_per_pixel=100.0)
     tiles = rt.plan_tiles(h, w, core, geo)
     count = np.zeros((h, w), int)
     for t in tiles:
@@ -210,7 +211,7 @@ def test_tile_plan_covers_every_pixel_once_with_margin(h, w, core, radius, multi
 
 def test_memory_figures_are_sane():
     assert rt.available_memory() > 100 << 20
-    assert 0 < rt.memory_budget("cpu") <= rt.CPU_BUDGET_CAP
+    assert 0 < rt.memory_budget("cpu") <= tiling.CPU_BUDGET_CAP
 
 
 # ----------------------------------------------------------------------------------------- batching
