@@ -6,6 +6,7 @@ can try many qualities and models for the cost of the inner encodes alone.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..codecs import InnerCodec
 from ..codecs.alpha import encode_alpha
-from ..errors import InputImageError, LimitExceededError, SrCodecError
+from ..errors import AnimatedImageWarning, InputImageError, LimitExceededError, SrCodecError
 from ..format import payload as wire
 from ..format.payload import check_scale
 from ..imaging.resample import downsample
@@ -25,7 +26,8 @@ if TYPE_CHECKING:  # annotations only: a receiver never loads the input-image ma
 
 MODES = ("fast", "best")
 
-__all__ = ["MODES", "PayloadBuilder", "check_mode", "check_quality", "check_scale", "effective_scale", "payload_model_id"]
+__all__ = ["MODES", "PayloadBuilder", "check_mode", "check_quality", "check_scale", "effective_scale", "load_for_encoding",
+           "payload_model_id"]
 
 
 def effective_scale(height: int, width: int, scale: int) -> int:
@@ -51,6 +53,20 @@ def payload_model_id(scale: int, codec: InnerCodec, weights_dir: Path | str = zo
     if codec.lossless:
         return zoo.upscale_model_id(scale, weights_dir)
     return zoo.default_model_id(scale, weights_dir)
+
+
+def load_for_encoding(image: object, limits: Limits) -> NormalisedImage:
+    """The normalised input, warning when frames are dropped (an animated or multi-page source)."""
+    from ..imaging.normalise import load_image  # senders only: a receiver never loads the input-image machinery
+
+    img = load_image(image, max_pixels=limits.max_pixels)
+    if img.frames > 1:
+        warnings.warn(
+            f"the image has {img.frames} frames; sr_codec codes the first frame only (a payload holds one still image)",
+            AnimatedImageWarning,
+            stacklevel=3,
+        )
+    return img
 
 
 def check_quality(quality: object) -> int | None:

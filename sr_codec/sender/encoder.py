@@ -6,13 +6,19 @@ With ``max_bytes``, ``target_psnr`` or ``scale="auto"`` it hands over to rate co
 
 from __future__ import annotations
 
-import warnings
-
 from .. import codecs
-from ..errors import AnimatedImageWarning, InputImageError, wrap_foreign
+from ..errors import InputImageError, wrap_foreign
 from ..limits import Limits, resolve
 from ..zoo import manifest as zoo
-from .builder import PayloadBuilder, check_mode, check_quality, check_scale, effective_scale, payload_model_id
+from .builder import (
+    PayloadBuilder,
+    check_mode,
+    check_quality,
+    check_scale,
+    effective_scale,
+    load_for_encoding,
+    payload_model_id,
+)
 
 #: The scale ``encode`` uses without ``scale``, ``max_bytes`` or ``target_psnr`` (an int, or "auto").
 DEFAULT_SCALE: int | str = 4
@@ -83,17 +89,3 @@ def encode(
         packed = builder.pack(scale, builder.bitstream(scale, quality), zoo.tag_for(model_id))
         limits.check_payload_bytes(len(packed))
         return packed
-
-
-def load_for_encoding(image: object, limits: Limits):
-    """The normalised input, warning when frames are dropped (an animated or multi-page source)."""
-    from ..imaging.normalise import load_image  # senders only: a receiver never loads the input-image machinery
-
-    img = load_image(image, max_pixels=limits.max_pixels)
-    if img.frames > 1:
-        warnings.warn(
-            f"the image has {img.frames} frames; sr_codec codes the first frame only (a payload holds one still image)",
-            AnimatedImageWarning,
-            stacklevel=4,
-        )
-    return img

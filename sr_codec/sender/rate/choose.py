@@ -13,8 +13,7 @@ from ... import codecs
 from ...errors import InputImageError, LimitExceededError, wrap_foreign
 from ...limits import Limits, resolve
 from ...zoo import manifest as zoo
-from ..builder import PayloadBuilder, check_mode, check_scale, effective_scale
-from ..encoder import load_for_encoding
+from ..builder import PayloadBuilder, check_mode, check_scale, effective_scale, load_for_encoding
 from .receiver_model import Receiver
 from .search import Q_MAX, Q_MIN
 from .session import Route, Session, Trial
