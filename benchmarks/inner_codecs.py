@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sr_codec.downsample import downsample, upsample_bicubic
+from sr_codec.imaging.resample import downsample, upsample_bicubic
 from sr_codec.inner import AvifCodec, InnerCodec, JpegCodec, WebpCodec, avif_speed_for
-from sr_codec.metrics import psnr
+from sr_codec.imaging.metrics import psnr
 
 QUALITIES: dict[str, tuple[int, ...]] = {
     "avif": (0, 5, 10, 15, 20, 25, 30, 35, 40, 50, 60, 70, 80, 90),

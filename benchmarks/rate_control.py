@@ -51,7 +51,7 @@ def image_paths(data: str | Path) -> list[Path]:
 
 def load(path: Path) -> np.ndarray:
     """The RGB pixels ``encode`` itself sees (upright, sRGB, alpha dropped)."""
-    from sr_codec.normalise import load_image
+    from sr_codec.imaging.normalise import load_image
 
     return load_image(path).rgb
 
@@ -61,7 +61,7 @@ def classical_at_budget(image: np.ndarray, name: str, max_bytes: int) -> dict:
     from PIL import Image
 
     from sr_codec.inner import get_codec
-    from sr_codec.metrics import psnr
+    from sr_codec.imaging.metrics import psnr
     from sr_codec.rate import highest_fitting
 
     codec = get_codec(name)
@@ -88,8 +88,8 @@ def decode_payload(payload: bytes, weights_dir: Path | None, device: str | None)
 
     if weights_dir is None:
         return sr_codec.decode(payload, device=device)
-    from sr_codec.models import zoo
-    from sr_codec.upscale import upscale
+    from sr_codec.zoo import manifest as zoo
+    from sr_codec.receiver.upscale import upscale
 
     info = sr_codec.inspect(payload)
     model_id = zoo.model_id_for_tag(info.model_tag, weights_dir)
@@ -103,7 +103,7 @@ def measure(
     name: str, image: np.ndarray, bpp: float, modes: Sequence[str], receiver, weights_dir: Path | None, device: str | None
 ) -> dict:
     from sr_codec import LimitExceededError, rate
-    from sr_codec.metrics import psnr
+    from sr_codec.imaging.metrics import psnr
 
     h, w = image.shape[:2]
     max_bytes = max(1, int(bpp * h * w / 8))
@@ -140,7 +140,7 @@ def measure(
 
 def warm_up(receiver) -> None:
     """Load every network once (TensorFlow import, weights), so encode times are per-image work only."""
-    from sr_codec.models import zoo
+    from sr_codec.zoo import manifest as zoo
 
     for scale in (1, 2, 4, 10):
         model_id = receiver.model_for(scale)
@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from sr_codec import rate
-    from sr_codec.models import zoo
+    from sr_codec.zoo import manifest as zoo
 
     paths = image_paths(args.data)[: args.limit]
     if not paths:

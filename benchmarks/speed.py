@@ -65,8 +65,8 @@ def make_photo(megapixels: float) -> np.ndarray:
 
 def random_weights(weights_dir: Path, scales) -> None:
     """Random-weight fast models of the shipped configurations, for timing before trained weights exist."""
-    from sr_codec.models.fast import fast_sr
-    from sr_codec.train import TrainConfig, export
+    from sr_codec.nn.architectures.fast import fast_sr
+    from sr_codec.train import TrainConfig, publish_weights
 
     rng = np.random.default_rng(0)
     for scale in scales:
@@ -134,9 +134,9 @@ def worker(case: dict) -> dict:
 
         model_id, tiles = "ESPCN_x4.pb", 1
     else:
-        from sr_codec import runtime as rt
-        from sr_codec.models import zoo
-        from sr_codec.upscale import upscale
+        from sr_codec.receiver import runtime as rt
+        from sr_codec.zoo import manifest as zoo
+        from sr_codec.receiver.upscale import upscale
 
         weights_dir = Path(case["weights_dir"]) if case.get("weights_dir") else zoo.WEIGHTS_DIR
         model_id = zoo.default_model_id(case["scale"], weights_dir)

@@ -37,10 +37,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from benchmarks.bandwidth import IMAGE_SUFFIXES, load_rgb
+from benchmarks.common.data import SHARED, image_paths, load_images
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "val"
+DEFAULT_DATA = SHARED / "data" / "val"
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
 DEFAULT_SCALES = (2, 4, 10)
 DEGRADED_SET = "BSD100"
@@ -60,33 +59,34 @@ PUBLISHED_Y_PSNR = {
     ("FSRCNN", 2): (37.00, 32.63, 31.53),
 }
 
-Upscaler = Callable[[np.ndarray, int], np.ndarray]
+SrFunction = Callable[[np.ndarray, int], np.ndarray]
+"""(uint8 LR RGB, scale) -> uint8 RGB of exactly scale x the LR size."""
 
 
 @dataclass(frozen=True)
 class SrMethod:
     name: str
     scale: int
-    upscale: Upscaler  # uint8 LR RGB -> uint8 RGB of exactly scale x the LR size
+    upscale: SrFunction
     kind: str  # "bicubic", "model" or "peer"
 
 
 def _bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
-    from sr_codec.downsample import upsample_bicubic
+    from sr_codec.imaging.resample import upsample_bicubic
 
     return upsample_bicubic(lr, scale)
 
 
-def _model_upscaler(model_id: str) -> Upscaler:
+def _model_upscaler(model_id: str) -> SrFunction:
     def run(lr: np.ndarray, scale: int) -> np.ndarray:
-        from sr_codec.upscale import upscale
+        from sr_codec.receiver.upscale import upscale
 
         return upscale(lr, scale, model_id=model_id)
 
     return run
 
 
-def _peer_upscaler(pb_path: Path, algorithm: str, scale: int) -> Upscaler:
+def _peer_upscaler(pb_path: Path, algorithm: str, scale: int) -> SrFunction:
     """OpenCV dnn_superres with the given .pb (loaded once, lazily)."""
     state: dict = {}
 
@@ -125,7 +125,7 @@ def peer_methods(peers: Path | None, scales: Sequence[int]) -> list[SrMethod]:
 
 
 def model_methods(scales: Sequence[int], model_ids: Sequence[str] | None) -> list[SrMethod]:
-    from sr_codec.models import zoo
+    from sr_codec.zoo import manifest as zoo
 
     ids = zoo.available_model_ids() if model_ids is None else list(model_ids)
     methods = []
@@ -142,14 +142,13 @@ def all_methods(scales: Sequence[int], peers: Path | None, model_ids: Sequence[s
 
 
 def set_images(folder: Path, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    return [(p.stem, load_rgb(p)) for p in paths]  # load_rgb turns greyscale into RGB
+    return load_images(image_paths(folder, limit))  # greyscale becomes RGB
 
 
 def protocol_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(HR mod-cropped, LR) of the evaluation protocol."""
-    from sr_codec.downsample import downsample
-    from sr_codec.metrics import mod_crop
+    from sr_codec.imaging.resample import downsample
+    from sr_codec.imaging.metrics import mod_crop
 
     hr = np.ascontiguousarray(mod_crop(hr, scale))
     return hr, downsample(hr, scale)
@@ -157,7 +156,7 @@ def protocol_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate_clean(images: Sequence[tuple[str, np.ndarray]], method: SrMethod) -> list[float]:
     """Y-PSNR (protocol) of ``method`` on each image."""
-    from sr_codec.metrics import psnr_y
+    from sr_codec.imaging.metrics import psnr_y
 
     scores = []
     for _, image in images:
@@ -172,8 +171,8 @@ def evaluate_clean(images: Sequence[tuple[str, np.ndarray]], method: SrMethod) -
 def degraded_pairs(images: Sequence[tuple[str, np.ndarray]], scale: int,
                    quality: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """(HR mod-cropped, LR the receiver decodes) with the default inner codec at ``quality`` (None: its default)."""
-    from sr_codec.degrade import degrade
-    from sr_codec.metrics import mod_crop
+    from sr_codec.codecs.degrade import degrade
+    from sr_codec.imaging.metrics import mod_crop
 
     pairs = []
     for _, image in images:
@@ -184,7 +183,7 @@ def degraded_pairs(images: Sequence[tuple[str, np.ndarray]], scale: int,
 
 def evaluate_degraded(pairs: Sequence[tuple[np.ndarray, np.ndarray]], method: SrMethod) -> list[float]:
     """Full-image RGB PSNR of ``method`` on codec-degraded LR (see :func:`degraded_pairs`)."""
-    from sr_codec.metrics import psnr
+    from sr_codec.imaging.metrics import psnr
 
     return [psnr(hr, method.upscale(lr, method.scale)[: hr.shape[0], : hr.shape[1]]) for hr, lr in pairs]
 
@@ -206,7 +205,7 @@ def model_card(method: SrMethod) -> dict:
     """Parameters and training wall time from the manifest (models only)."""
     if method.kind != "model":
         return {}
-    from sr_codec.models import zoo
+    from sr_codec.zoo import manifest as zoo
 
     info = zoo.model_info(method.name)
     return {"parameters": info.get("parameters"), "training_s": info.get("training", {}).get("wall_time_s"),
@@ -228,7 +227,7 @@ def run(
     """Every number of the tables, as a JSON-ready dict."""
     from tqdm import tqdm
 
-    from sr_codec.inner import DEFAULT_CODEC, get_codec
+    from sr_codec import codecs
 
     loaded = {name: set_images(Path(data) / name, limit) for name in sets if (Path(data) / name).is_dir()}
     missing = [name for name in sets if name not in loaded]
@@ -258,11 +257,11 @@ def run(
                             **model_card(method)})
     degraded: list[dict] = []
     if degraded_set and degraded_set in loaded:
-        codec = get_codec(None)
+        codec = codecs.by_name(None)
         for scale, quality in [(s, q) for s in scales for q in (degraded_qualities or [codec.default_quality])]:
             pairs = degraded_pairs(loaded[degraded_set], scale, quality)
             bicubic = float(np.mean(evaluate_degraded(pairs, SrMethod("bicubic", scale, _bicubic, "bicubic"))))
-            row = {"scale": scale, "set": degraded_set, "inner": DEFAULT_CODEC, "quality": quality,
+            row = {"scale": scale, "set": degraded_set, "inner": codec.name, "quality": quality,
                    "images": len(pairs), "bicubic_rgb_psnr": bicubic}
             networks = [m for m in methods if m.kind != "bicubic" and m.scale == scale]
             if not networks:

@@ -94,6 +94,9 @@ class AvifCodec(InnerCodec):
         Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(buf, self.pil_format, **self.save_options(int(q), speed))
         return buf.getvalue()
 
+    def encode_file(self, rgb: np.ndarray, quality: int | None = None) -> bytes:
+        return self.encode_full(rgb, quality)
+
     @staticmethod
     def is_full_file(data: bytes) -> bool:
         """True for a complete AVIF file, False for a bare AV1 bitstream (see the class docstring)."""

@@ -57,6 +57,10 @@ class InnerCodec:
         Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(buf, self.pil_format, **self.save_options(int(q)))
         return buf.getvalue()
 
+    def encode_file(self, rgb: np.ndarray, quality: int | None = None) -> bytes:
+        """A complete standard file of the format (what :meth:`encode` writes, unless a codec strips a container)."""
+        return self.encode(rgb, quality)
+
     def decode(self, data: bytes) -> np.ndarray:
         """Decompress to uint8 H x W x 3 RGB; any failure becomes :class:`PayloadError`."""
         try:
