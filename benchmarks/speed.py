@@ -36,7 +36,6 @@ import numpy as np
 
 DEFAULT_SIZES = (0.3, 2.0, 12.0)
 DEFAULT_SCALES = (2, 4, 10)
-SHIPPED_CONFIGS = {2: (32, 3), 4: (32, 3), 10: (48, 4)}  # fast_sr width, blocks of the shipped models
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -64,16 +63,20 @@ def make_photo(megapixels: float) -> np.ndarray:
 
 
 def random_weights(weights_dir: Path, scales) -> None:
-    """Random-weight fast models of the shipped configurations, for timing before trained weights exist."""
-    from sr_codec.nn.architectures.fast import fast_sr
+    """Random-weight models of the shipped architectures and configs (read from the manifest), for timing
+    before trained weights exist."""
+    from sr_codec.nn.architectures import from_manifest
     from sr_codec.train import TrainConfig, publish_weights
+    from sr_codec.zoo import manifest as zoo
 
     rng = np.random.default_rng(0)
     for scale in scales:
-        width, blocks = SHIPPED_CONFIGS[scale]
-        model = fast_sr(scale, width, blocks)
+        info = zoo.model_info(zoo.default_model_id(scale))
+        arch = from_manifest(info)
+        model = arch.build(scale)
         model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
-        export(model, TrainConfig(scale=scale, width=width, blocks=blocks), {"step": 0, "elapsed": 0.0}, weights_dir)
+        config = TrainConfig(scale=scale, arch=info["arch"], arch_config=arch.get_config())
+        publish_weights(model, config, {"step": 0, "elapsed": 0.0}, weights_dir)
 
 
 # ---------------------------------------------------------------------------------------- worker
@@ -145,7 +148,7 @@ def worker(case: dict) -> dict:
         def run():
             low = sr_codec.decode_preview(payload)
             return upscale(low, case["scale"], device=case.get("device"), runtime=case["runtime"],
-                           tile=case["tile"], weights_dir=weights_dir)
+                           tile=case["tile"], model_id=model_id, weights_dir=weights_dir)
 
         tiles = 1
 
