@@ -4,7 +4,7 @@ What is measured, per photo size (0.3, 2 and 12 megapixels), scale (2, 4, 10) an
 (``keras``; ``litert`` when a TFLite interpreter is importable):
 
 * **encode**: ``sr_codec.encode(photo, scale=s)`` with the default inner codec (AVIF).
-* **decode**: ``sr_codec.decode_preview(payload)`` (inner decode) + ``sr_codec.upscale.upscale(low, s,
+* **decode**: ``sr_codec.decode_preview(payload)`` (inner decode) + ``sr_codec.upscale(low, s,
   runtime=..., tile=...)``: what ``decode()`` does minus its final crop, with the runtime and tiling
   exposed. The first call (TensorFlow import, model load, graph trace) is reported apart as *cold*.
 * **peak RSS**: ``ru_maxrss`` of a fresh subprocess that runs only that case (Python, NumPy,

@@ -10,7 +10,7 @@ Protocol (issue 3), exactly as the SR literature reports it:
 * PSNR = ``psnr_y(HR, SR, shave=scale)`` (BT.601 Y, 16..235, rounded, ``scale`` pixels shaved);
 * the table gives the mean over each set's images.
 
-Methods: bicubic, every shipped model of the scale (``sr_codec.models.zoo``), and OpenCV's
+Methods: bicubic, every shipped model of the scale (``sr_codec.zoo.manifest``), and OpenCV's
 ``dnn_superres`` peers (ESPCN, FSRCNN, LapSRN) for every ``NAME_xS.pb`` in ``--peers``. OpenCV's
 models take and return BGR; they are fed BGR and their output flipped back to RGB.
 
