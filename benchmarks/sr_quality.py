@@ -28,16 +28,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from benchmarks.common.data import SHARED, image_paths, load_images
+from benchmarks.common.peers import SrFunction, opencv_peers
 
 DEFAULT_DATA = SHARED / "data" / "val"
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
@@ -59,8 +59,6 @@ PUBLISHED_Y_PSNR = {
     ("FSRCNN", 2): (37.00, 32.63, 31.53),
 }
 
-SrFunction = Callable[[np.ndarray, int], np.ndarray]
-"""(uint8 LR RGB, scale) -> uint8 RGB of exactly scale x the LR size."""
 
 
 @dataclass(frozen=True)
@@ -86,42 +84,9 @@ def _model_upscaler(model_id: str) -> SrFunction:
     return run
 
 
-def _peer_upscaler(pb_path: Path, algorithm: str, scale: int) -> SrFunction:
-    """OpenCV dnn_superres with the given .pb (loaded once, lazily)."""
-    state: dict = {}
-
-    def run(lr: np.ndarray, s: int) -> np.ndarray:
-        if "sr" not in state:
-            import cv2
-
-            sr = cv2.dnn_superres.DnnSuperResImpl_create()
-            sr.readModel(str(pb_path))
-            sr.setModel(algorithm, scale)
-            state["sr"] = sr
-        bgr = np.ascontiguousarray(lr[..., ::-1])
-        return np.ascontiguousarray(state["sr"].upsample(bgr)[..., ::-1])
-
-    return run
-
-
 def peer_methods(peers: Path | None, scales: Sequence[int]) -> list[SrMethod]:
-    """One method per ``NAME_xS.pb`` in ``peers`` whose scale is asked for (needs opencv-contrib)."""
-    if peers is None or not Path(peers).is_dir():
-        return []
-    try:
-        import cv2
-
-        cv2.dnn_superres.DnnSuperResImpl_create
-    except (ImportError, AttributeError):
-        print("opencv-contrib (cv2.dnn_superres) is not installed: peers skipped", file=sys.stderr)
-        return []
-    methods = []
-    for pb in sorted(Path(peers).glob("*.pb")):
-        match = re.fullmatch(r"([A-Za-z]+)_x(\d+)", pb.stem)
-        if match and int(match.group(2)) in scales:
-            name, scale = match.group(1), int(match.group(2))
-            methods.append(SrMethod(f"{name} (OpenCV)", scale, _peer_upscaler(pb, name.lower(), scale), "peer"))
-    return methods
+    """One method per ``NAME_xS.pb`` in ``peers`` whose scale is asked for (needs opencv-contrib < 5)."""
+    return [SrMethod(f"{name} (OpenCV)", scale, upscaler, "peer") for name, scale, upscaler in opencv_peers(peers, scales)]
 
 
 def model_methods(scales: Sequence[int], model_ids: Sequence[str] | None) -> list[SrMethod]:

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..zoo import manifest as zoo
 
