@@ -51,7 +51,7 @@ TARGET_BPP = (0.02, 0.05, 0.1, 0.25)
 
 
 @dataclass
-class Curve:
+class CodecSweep:
     """Per-quality lists of per-image measurements for one codec at one scale."""
 
     name: str
@@ -97,7 +97,7 @@ def list_images(folder: Path, limit: int | None) -> list[Path]:
     return paths
 
 
-def measure(paths: list[Path], scales: list[int], avif_speeds: list[int], quiet: bool) -> dict[int, dict[str, Curve]]:
+def measure(paths: list[Path], scales: list[int], avif_speeds: list[int], quiet: bool) -> dict[int, dict[str, CodecSweep]]:
     """Run every codec x quality on every image and scale."""
     variants: list[tuple[str, InnerCodec, str]] = [
         ("avif", AvifCodec(), "AvifCodec as shipped: bare AV1 bitstream, 4:2:0, speed by size (avif_speed_for)"),
@@ -107,10 +107,10 @@ def measure(paths: list[Path], scales: list[int], avif_speeds: list[int], quiet:
     for speed in avif_speeds:
         variants.append((f"avif-speed{speed}", AvifCodec(speed=speed), f"bare AV1 bitstream, libavif speed {speed}"))
 
-    curves: dict[int, dict[str, Curve]] = {}
+    curves: dict[int, dict[str, CodecSweep]] = {}
     for scale in scales:
-        curves[scale] = {name: Curve(name, desc, QUALITIES[codec.name]) for name, codec, desc in variants}
-        curves[scale]["avif-container"] = Curve(
+        curves[scale] = {name: CodecSweep(name, desc, QUALITIES[codec.name]) for name, codec, desc in variants}
+        curves[scale]["avif-container"] = CodecSweep(
             "avif-container", "the same encodes as avif, counted as the full AVIF file Pillow writes", QUALITIES["avif"]
         )
     for index, path in enumerate(paths):
@@ -209,7 +209,7 @@ def time_speeds(first_image: Path, speeds: list[int], repeats: int, quality: int
     return rows
 
 
-def summarise(curves: dict[int, dict[str, Curve]]) -> dict:
+def summarise(curves: dict[int, dict[str, CodecSweep]]) -> dict:
     """PSNR at each target bpp per scale and codec, the winner per scale, and the best (codec, scale)."""
     at_bpp: dict[str, dict[str, dict[str, float | None]]] = {}
     winners: dict[str, dict[str, str | None]] = {}
@@ -232,7 +232,7 @@ def summarise(curves: dict[int, dict[str, Curve]]) -> dict:
     return {"psnr_at_bpp": at_bpp, "winner_at_bpp": winners, "best_at_bpp": best_overall}
 
 
-def container_overhead(curves: dict[int, dict[str, Curve]]) -> dict[str, dict[str, float]]:
+def container_overhead(curves: dict[int, dict[str, CodecSweep]]) -> dict[str, dict[str, float]]:
     """Bytes the bare bitstream saves over the full AVIF file, per scale (over all images and qualities)."""
     out = {}
     for scale, by_name in curves.items():
@@ -264,7 +264,7 @@ def _fmt(value: float | None, bold: bool = False) -> str:
 
 def markdown(
     summary: dict,
-    curves: dict[int, dict[str, Curve]],
+    curves: dict[int, dict[str, CodecSweep]],
     timing: list[dict] | None,
     speed_table: list[dict] | None,
     command: str,
