@@ -3,7 +3,7 @@
 Small payloads of every scale (1, 2, 4, 10), inner codec (avif, webp, jpeg, png) and mode
 (RGB, RGBA), made by the code of the day, plus what they decode to with the payload's own model,
 ``model="default"`` and ``model="bicubic"``: the SHA-256 of every decode in ``corpus.json`` and the
-network decodes themselves in ``network_decodes.npz`` (a Keras decode may differ by float rounding
+network decodes themselves in ``network_decodes.npz``, with the model each decode ran (a Keras decode may differ by float rounding
 between machines; tests/test_golden.py then allows 1 level). Run it only to extend the corpus:
 payloads already written must keep decoding to these pixels forever.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import sr_codec
+from sr_codec.zoo.manifest import default_model_id
 
 HERE = Path(__file__).resolve().parent
 SCALES = (1, 2, 4, 10)
@@ -61,9 +62,9 @@ def main() -> int:
                 decodes = {}
                 for label, model in MODELS.items():
                     pixels = sr_codec.decode(payload, model=model, device="cpu")
-                    decodes[label] = {"sha256": sha256(pixels), "shape": list(pixels.shape)}
-                    used = info.model_id if model is None else model
-                    if used != "bicubic" and not (model == "default" and scale == 1):
+                    used = {None: info.model_id, "default": default_model_id(info.scale)}.get(model, model)
+                    decodes[label] = {"sha256": sha256(pixels), "shape": list(pixels.shape), "model_id": used}
+                    if used != "bicubic":
                         network[f"{name}/{label}"] = pixels
                 entries[name] = {"payload_bytes": len(payload), "model_id": info.model_id, "decodes": decodes}
     (HERE / "corpus.json").write_text(json.dumps({"payloads": entries}, indent=1, sort_keys=True) + "\n")
