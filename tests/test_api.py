@@ -252,7 +252,7 @@ def test_decode_preview_and_decode_many(odd_photo, small_photo):
 def test_model_choice(small_photo):
     payload = encode(small_photo)
     p = unpack(payload)
-    foreign = pack(Payload(p.width, p.height, p.scale, p.inner_codec, 0xFEEDF00D, p.inner, p.alpha))
+    foreign = pack(Payload(p.width, p.height, p.scale, p.codec_id, 0xFEEDF00D, p.bitstream, p.alpha))
     assert inspect(foreign).model_id is None
     with pytest.raises(ModelError, match="model='default'"):
         decode(foreign)
@@ -275,15 +275,15 @@ def test_upscale_is_re_exported():
 def test_declared_size_must_match_the_bitstream(small_photo):
     p = unpack(encode(small_photo))
     for width, height in ((p.width + 4, p.height), (p.width, p.height - 4)):
-        forged = pack(Payload(width, height, p.scale, p.inner_codec, p.model_tag, p.inner, p.alpha))
+        forged = pack(Payload(width, height, p.scale, p.codec_id, p.model_tag, p.bitstream, p.alpha))
         with pytest.raises(PayloadError, match="needs"):
             decode(forged, model="bicubic")
         with pytest.raises(PayloadError):
             decode_preview(forged)
     with pytest.raises(PayloadError):  # an AVIF bitstream labelled as PNG
-        decode(pack(Payload(p.width, p.height, p.scale, 3, p.model_tag, p.inner)), model="bicubic")
+        decode(pack(Payload(p.width, p.height, p.scale, 3, p.model_tag, p.bitstream)), model="bicubic")
     with pytest.raises(PayloadError):  # garbage alpha plane
-        decode(pack(Payload(p.width, p.height, p.scale, p.inner_codec, p.model_tag, p.inner, b"RIFFjunk")))
+        decode(pack(Payload(p.width, p.height, p.scale, p.codec_id, p.model_tag, p.bitstream, b"RIFFjunk")))
 
 
 def test_huge_declared_size_is_refused_before_decoding():
@@ -364,10 +364,10 @@ def test_no_foreign_exception_escapes_on_damaged_payloads(small_photo):
     p = unpack(encode(small_photo))
     rng = np.random.default_rng(3)
     for _ in range(40):
-        inner = bytearray(p.inner)
+        inner = bytearray(p.bitstream)
         for i in rng.integers(0, len(inner), 4):
             inner[i] = rng.integers(0, 256)
-        forged = pack(Payload(p.width, p.height, p.scale, p.inner_codec, p.model_tag, bytes(inner)))
+        forged = pack(Payload(p.width, p.height, p.scale, p.codec_id, p.model_tag, bytes(inner)))
         try:
             out = decode(forged, model="bicubic")
         except SrCodecError:

@@ -96,10 +96,10 @@ def test_empty_and_bad_inputs(mixed_payloads, upscale_calls):
 def test_foreign_model_fails_before_the_pixels_are_decoded(mixed_payloads):
     """A payload for weights we lack is a ModelError even when its pixels are damaged: no pixel is decoded first."""
     p = unpack(mixed_payloads[5])  # PNG inner codec: the header is readable without the pixel data
-    assert p.inner[12:16] == b"IHDR"
-    idat = p.inner.index(b"IDAT")
-    damaged = p.inner[: idat + 4] + bytes(b ^ 0x5A for b in p.inner[idat + 4 : idat + 40]) + p.inner[idat + 40 :]
-    foreign = pack(Payload(p.width, p.height, p.scale, p.inner_codec, 0xFEEDF00D, damaged, p.alpha))
+    assert p.bitstream[12:16] == b"IHDR"
+    idat = p.bitstream.index(b"IDAT")
+    damaged = p.bitstream[: idat + 4] + bytes(b ^ 0x5A for b in p.bitstream[idat + 4 : idat + 40]) + p.bitstream[idat + 40 :]
+    foreign = pack(Payload(p.width, p.height, p.scale, p.codec_id, 0xFEEDF00D, damaged, p.alpha))
     with pytest.raises(PayloadError):  # the pixels really are broken
         decode(foreign, model="bicubic")
     with pytest.raises(ModelError, match="0xfeedf00d"):

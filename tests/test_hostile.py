@@ -311,7 +311,7 @@ def test_insertions_deletions_and_splices_are_detected(payloads, name, cut, leng
 def test_declared_size_must_match_the_inner_header_before_decoding(payloads, name, no_pixel_decoding):
     p = unpack(payloads[name])
     for width, height in ((p.width + p.scale, p.height), (p.width, p.height + p.scale), (p.height, p.width)):
-        forged = pack(Payload(width, height, p.scale, p.inner_codec, p.model_tag, p.inner, p.alpha))
+        forged = pack(Payload(width, height, p.scale, p.codec_id, p.model_tag, p.bitstream, p.alpha))
         if (width, height) == (p.width, p.height):
             continue
         with pytest.raises(PayloadError, match="needs"):
@@ -324,7 +324,7 @@ def test_decoded_size_is_checked_even_when_a_header_lies(monkeypatch, payloads):
     p = unpack(payloads["png-rgb"])
     wrong = io.BytesIO()
     Image.fromarray(image(5, 5)).save(wrong, "PNG")
-    forged = pack(Payload(p.width, p.height, p.scale, p.inner_codec, p.model_tag, wrong.getvalue()))
+    forged = pack(Payload(p.width, p.height, p.scale, p.codec_id, p.model_tag, wrong.getvalue()))
     monkeypatch.setattr(PngCodec, "read_size", lambda self, data: low_res_size(p.height, p.width, p.scale))
     with pytest.raises(PayloadError, match="decoded to"):
         decode_preview(forged)
@@ -336,14 +336,14 @@ def test_alpha_plane_of_the_wrong_size_is_refused(payloads):
     p = unpack(payloads["avif-rgba"])
     plane = io.BytesIO()
     Image.new("L", (3, 3), 9).save(plane, "WEBP", lossless=True)
-    forged = pack(Payload(p.width, p.height, p.scale, p.inner_codec, p.model_tag, p.inner, plane.getvalue()))
+    forged = pack(Payload(p.width, p.height, p.scale, p.codec_id, p.model_tag, p.bitstream, plane.getvalue()))
     with pytest.raises(PayloadError, match="alpha plane is 3 x 3"):
         decode_preview(forged)
 
 
 def test_model_tag_is_checked_against_the_shipped_weights(monkeypatch, payloads):
     p = unpack(payloads["avif-rgb"])
-    foreign = pack(Payload(p.width, p.height, p.scale, p.inner_codec, 0x5EED5EED, p.inner))
+    foreign = pack(Payload(p.width, p.height, p.scale, p.codec_id, 0x5EED5EED, p.bitstream))
     with pytest.raises(ModelError, match="0x5eed5eed.*model='default'"):
         decode(foreign)
     assert decode(foreign, model="bicubic").shape == (30, 44, 3)

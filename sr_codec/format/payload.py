@@ -54,6 +54,9 @@ _MAP_HEADERS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}  # fixmap, map16, map
 class Payload:
     """The fields of a v1 payload.
 
+    ``codec_id`` is the inner codec's wire id (:data:`INNER_CODEC_IDS`), ``bitstream`` the inner codec's
+    bytes; the codec's *name* is what ``sr_codec.inspect`` reports as ``PayloadInfo.inner``.
+
     ``alpha`` is ``None`` for an RGB image; for RGBA it is either an int 0..255 (the whole
     alpha plane has that one value) or the coded alpha plane as bytes: lossless WebP (PNG
     where WebP cannot hold the size), at the low-res or the full size.
@@ -62,9 +65,9 @@ class Payload:
     width: int
     height: int
     scale: int
-    inner_codec: int
+    codec_id: int
     model_tag: int
-    inner: bytes
+    bitstream: bytes
     alpha: int | bytes | None = None
 
     @property
@@ -103,12 +106,12 @@ def _validate(p: Payload) -> None:
     ):
         if not _is_int(value) or not low <= value <= high:
             raise PayloadError(f"payload field {name!r} must be an integer in {low}..{high}, got {_describe(value)}")
-    if not _is_int(p.inner_codec) or p.inner_codec not in INNER_CODEC_IDS:
+    if not _is_int(p.codec_id) or p.codec_id not in INNER_CODEC_IDS:
         raise PayloadError(
-            f"payload field 'inner codec' must be one of {sorted(INNER_CODEC_IDS)}, got {_describe(p.inner_codec)}"
+            f"payload field 'inner codec' must be one of {sorted(INNER_CODEC_IDS)}, got {_describe(p.codec_id)}"
         )
-    if type(p.inner) is not bytes or not p.inner:
-        raise PayloadError(f"payload field 'inner bitstream' must be non-empty bytes, got {_describe(p.inner)}")
+    if type(p.bitstream) is not bytes or not p.bitstream:
+        raise PayloadError(f"payload field 'inner bitstream' must be non-empty bytes, got {_describe(p.bitstream)}")
     alpha = p.alpha
     if not (alpha is None or (_is_int(alpha) and 0 <= alpha <= 255) or (type(alpha) is bytes and alpha)):
         raise PayloadError(
@@ -134,9 +137,9 @@ def pack(payload: Payload, extensions: Mapping[int, object] | None = None) -> by
         payload.width,
         payload.height,
         payload.scale,
-        payload.inner_codec,
+        payload.codec_id,
         payload.model_tag,
-        payload.inner,
+        payload.bitstream,
         payload.alpha,
     )
     body = b"".join(msgpack.packb(f, use_bin_type=True) for f in fields)
@@ -154,7 +157,7 @@ def pack(payload: Payload, extensions: Mapping[int, object] | None = None) -> by
 def overhead(payload: Payload) -> int:
     """Container bytes on top of the inner bitstream and the coded alpha plane."""
     coded_alpha = len(payload.alpha) if isinstance(payload.alpha, bytes) else 0
-    return len(pack(payload)) - len(payload.inner) - coded_alpha
+    return len(pack(payload)) - len(payload.bitstream) - coded_alpha
 
 
 def unpack(data: bytes | bytearray | memoryview, limits: Limits | None = None) -> Payload:
@@ -193,16 +196,16 @@ def unpack(data: bytes | bytearray | memoryview, limits: Limits | None = None) -
 
     unpacker = _strict_unpacker(body)
     _next(unpacker, "version")
-    width, height, scale, inner_codec, model_tag, inner, alpha = (
+    width, height, scale, codec_id, model_tag, bitstream, alpha = (
         _next(unpacker, name)
         for name in ("width", "height", "scale", "inner codec", "model tag", "inner bitstream", "alpha")
     )
     if unpacker.tell() != len(body):
         _check_extensions(body[unpacker.tell():], limits)
-    for name, value in (("inner bitstream", inner), ("alpha plane", alpha)):
+    for name, value in (("inner bitstream", bitstream), ("alpha plane", alpha)):
         if isinstance(value, bytes) and len(value) > limits.max_inner_bytes:
             raise LimitExceededError(f"{name} is {len(value)} bytes; the limit is {limits.max_inner_bytes}")
-    return Payload(width, height, scale, inner_codec, model_tag, inner, alpha)
+    return Payload(width, height, scale, codec_id, model_tag, bitstream, alpha)
 
 
 #: Leading bytes of files people hand a payload reader by mistake.

@@ -68,9 +68,9 @@ def _read_header(payload: bytes, limits: Limits) -> tuple[wire.Payload, InnerCod
     """
     p = wire.unpack(payload, limits)
     limits.check_pixels(p.height, p.width, "the payload's image")
-    codec = codecs.by_wire_id(p.inner_codec)
+    codec = codecs.by_wire_id(p.codec_id)
     low_size = low_res_size(p.height, p.width, p.scale)
-    declared = codec.read_size(p.inner)
+    declared = codec.read_size(p.bitstream)
     if declared != low_size:
         raise PayloadError(
             f"inner {codec.name} bitstream is {declared[1]} x {declared[0]}, but a {p.width} x {p.height} image "
@@ -83,7 +83,7 @@ def _read_pixels(
     p: wire.Payload, codec: InnerCodec, low_size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The low-res RGB and the alpha plane (low-res or full-res, as coded) of a payload :func:`_read_header` passed."""
-    low = codec.decode(p.inner)
+    low = codec.decode(p.bitstream)
     if low.shape != (*low_size, 3):
         raise PayloadError(f"inner {codec.name} bitstream decoded to {low.shape}, expected {(*low_size, 3)}")
     alpha = None if p.alpha is None else decode_alpha(p.alpha, low_size, (p.height, p.width))
@@ -251,10 +251,10 @@ def inspect(payload: bytes, *, limits: Limits | None = None) -> PayloadInfo:
             height=p.height,
             has_alpha=p.has_alpha,
             scale=p.scale,
-            inner=codecs.by_wire_id(p.inner_codec).name,
+            inner=codecs.by_wire_id(p.codec_id).name,
             model_tag=p.model_tag,
             model_id=zoo.model_id_for_tag(p.model_tag),
             payload_bytes=memoryview(payload).nbytes,  # bytes, also for a memoryview of wider items
-            inner_bytes=len(p.inner),
+            inner_bytes=len(p.bitstream),
             alpha_bytes=len(p.alpha) if isinstance(p.alpha, bytes) else 0,
         )

@@ -132,9 +132,9 @@ class PayloadBuilder:
                 width=img.width,
                 height=img.height,
                 scale=scale,
-                inner_codec=self.codec.wire_id,
+                codec_id=self.codec.wire_id,
                 model_tag=model_tag,
-                inner=bitstream,
+                bitstream=bitstream,
                 alpha=None if img.alpha is None else self._alpha[scale],
             )
         )
