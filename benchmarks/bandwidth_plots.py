@@ -79,31 +79,38 @@ def _closest(values: Sequence[float], target: float) -> int:
 def choose_grid_points(
     points: Sequence[Point], methods: Sequence[BenchCodec], image_name: str
 ) -> list[tuple[BenchCodec, Point]] | None:
-    """sr_codec's point nearest 0.05–0.1 bpp on ``image_name``, its bicubic twin (the same payload), and the
-    JPEG/WebP/AVIF points of closest bytes, each only when within :data:`GRID_BYTES_TOLERANCE` of sr_codec's."""
+    """Panels of truly comparable bytes on ``image_name``: an sr_codec point, its bicubic twin (the same
+    payload), and each classical codec's point of closest bytes when within :data:`GRID_BYTES_TOLERANCE`.
+
+    The sr_codec point is the one most classical codecs can be matched against (a point below every
+    classical file's floor would stand alone), then scale 4, then nearest 0.05–0.1 bpp.
+    """
     by_key = {m.key: m for m in methods}
     mine = [p for p in points if p.image == image_name]
     candidates = [p for p in mine if p.role == "network"] or [p for p in mine if p.role == "bicubic" and p.scale > 1]
     if not candidates:
         return None
-    preferred = [p for p in candidates if p.scale == 4] or candidates
+    classical = {codec: [p for p in mine if p.method == codec] for codec in ("jpeg", "webp", "avif")}
+
+    def matches(sr_point: Point) -> list[Point]:
+        found = []
+        for pts in classical.values():
+            if pts:
+                p = pts[_closest([q.bytes for q in pts], sr_point.bytes)]
+                if comparable_bytes(p.bytes, sr_point.bytes):
+                    found.append(p)
+        return found
+
     lo, hi = GRID_TARGET_BPP
-    in_range = [p for p in preferred if lo <= p.bpp <= hi]
-    pool = in_range or preferred
     target = math.sqrt(lo * hi)
-    sr_point = pool[_closest([p.bpp for p in pool], target)]
+    sr_point = max(candidates, key=lambda p: (len(matches(p)), p.scale == 4, -abs(math.log(p.bpp / target))))
     chosen = [(by_key[sr_point.method], sr_point)]
     bicubic_twin = [
         p for p in mine if p.method == f"bicubic-x{sr_point.scale}" and p.setting == sr_point.setting
     ]
     if sr_point.role == "network" and by_key[sr_point.method].decode_key != "model:bicubic" and bicubic_twin:
         chosen.append((by_key[bicubic_twin[0].method], bicubic_twin[0]))
-    for codec in ("jpeg", "webp", "avif"):
-        pts = [p for p in mine if p.method == codec]
-        if pts:
-            p = pts[_closest([q.bytes for q in pts], sr_point.bytes)]
-            if comparable_bytes(p.bytes, sr_point.bytes):
-                chosen.append((by_key[codec], p))
+    chosen += [(by_key[p.method], p) for p in matches(sr_point)]
     return chosen
 
 

@@ -264,6 +264,7 @@ def test_visual_grid_shows_only_panels_of_comparable_bytes():
                                8 * num_bytes / 1e4, 30.0, 0.9)
 
     points = [point("sr_codec-x4", "network", 4, 50, 100), point("bicubic-x4", "bicubic", 4, 50, 100),
+              point("sr_codec-x4", "network", 4, 20, 60), point("bicubic-x4", "bicubic", 4, 20, 60),  # nothing near
               point("jpeg", "classical", 1, 10, 300), point("jpeg", "classical", 1, 2, 190),  # both too far
               point("webp", "classical", 1, 5, 115), point("avif", "classical", 1, 0, 92)]
     chosen = choose_grid_points(points, methods, "img")
