@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from sr_codec.downsample import downsample
-from sr_codec.inner import get_codec
-from sr_codec.pair.proxy import CodecProxy, block_dct, calibrate, dct_basis, rate_bits
-from sr_codec.pair.train import PROXY_PATH, mosaic, real_round_trip, unmosaic
+from sr_codec.codecs import by_name
+from sr_codec.imaging.resample import downsample
+from sr_codec.train.codec_proxy import CodecProxy, block_dct, calibrate, dct_basis, rate_bits
+from sr_codec.train.pair import PROXY_PATH, mosaic, real_round_trip, unmosaic
 
 
 def photo_like(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -30,7 +30,7 @@ def test_block_dct_energy_is_preserved_per_channel():
     img = photo_like(16, 24) / 255.0
     coef = block_dct(img)
     assert coef.shape == (6, 3, 64)
-    from sr_codec.pair.proxy import RGB_TO_YCBCR
+    from sr_codec.train.codec_proxy import RGB_TO_YCBCR
 
     ycc = img @ RGB_TO_YCBCR.T
     np.testing.assert_allclose(np.sum(coef ** 2, axis=(0, 2)), np.sum(ycc ** 2, axis=(0, 1)), rtol=1e-9)
@@ -46,7 +46,7 @@ def test_rate_bits_nearly_free_below_the_step_and_log_above():
 
 def test_calibration_against_real_avif_orders_qualities():
     images = [photo_like(48, 64, s) for s in range(4)]
-    proxy = calibrate(images, [10, 90], get_codec("avif"))
+    proxy = calibrate(images, [10, 90], by_name("avif"))
     assert proxy.attenuation.shape == (2, 3, 64) and proxy.step.shape == (2, 3)
     assert np.all((proxy.attenuation >= 0) & (proxy.attenuation <= 1))
     # A higher quality keeps more and quantises finer.
@@ -68,13 +68,20 @@ def test_committed_proxy_rate_tracks_real_sizes():
 
 def test_proxy_tf_matches_numpy_and_identity_attenuation_is_identity():
     tf = pytest.importorskip("tensorflow")
-    from sr_codec.pair.proxy import tf_ops
+    from sr_codec.train.codec_proxy import tf_ops
 
     proxy = CodecProxy.load(PROXY_PATH)
-    through, rate = tf_ops(proxy)
-    x = (photo_like(32, 40) / 255.0).astype(np.float32)[None]
-    np.testing.assert_allclose(through(tf.constant(x), np.ones((3, 64))).numpy(), x, atol=1e-5)
     _, step = proxy.tables(50)
+    x = (photo_like(32, 40) / 255.0).astype(np.float32)[None]
+    for mode in ("linear", "deadzone", "identity"):
+        through, rate = tf_ops(proxy, mode)
+        np.testing.assert_allclose(through(tf.constant(x), np.ones((3, 64)), step).numpy(), x, atol=1e-5)
+    # The deadzone proxy keeps large coefficients whole and scales small ones by the attenuation.
+    through, _ = tf_ops(proxy, "deadzone")
+    half = np.full((3, 64), 0.5)
+    kept = through(tf.constant(x), half, step).numpy()
+    linear = tf_ops(proxy, "linear")[0](tf.constant(x), half, step).numpy()
+    assert np.mean((kept - x) ** 2) < np.mean((linear - x) ** 2)
     assert float(rate(tf.constant(x), step)[0]) == pytest.approx(proxy.rate(x[0], 50), rel=1e-4)
 
 
@@ -82,15 +89,15 @@ def test_mosaic_round_trip_and_real_codec_batch():
     batch = np.stack([photo_like(16, 16, s) for s in range(6)]).astype(np.float32) / 255.0
     assert mosaic(batch).shape == (32, 48, 3)
     np.testing.assert_array_equal(unmosaic(mosaic(batch), 6, 16, 16), batch)
-    coded, nbytes = real_round_trip(batch, 60, get_codec("avif"))
+    coded, nbytes = real_round_trip(batch, 60, by_name("avif"))
     assert coded.shape == batch.shape and nbytes > 0
     assert 20 < 10 * np.log10(1 / np.mean((coded - batch) ** 2)) < 60
 
 
 def test_untrained_downscaler_is_bicubic_and_tflite_matches_keras():
     pytest.importorskip("tensorflow")
-    from sr_codec.pair.models import downscaler
-    from sr_codec.pair.portable import DownscalerRunner, downscaler_tflite_bytes
+    from sr_codec.nn.downscaler import downscaler, downscaler_tflite_bytes
+    from sr_codec.sender.learned import DownscalerRunner
 
     hr = photo_like(40, 56)
     base = downsample(hr, 4)
@@ -111,7 +118,7 @@ def test_training_runs_checkpoints_refuses_overwrite_and_resumes(tmp_path):
     pytest.importorskip("tensorflow")
     from PIL import Image
 
-    from sr_codec.pair.train import main
+    from sr_codec.train.pair import main
 
     data = tmp_path / "photos"
     data.mkdir()
@@ -129,3 +136,37 @@ def test_training_runs_checkpoints_refuses_overwrite_and_resumes(tmp_path):
     more = str(state["elapsed"] / 60 + 0.05)  # the budget is total time, across resumes
     assert main([*args[:-1], more, "--resume"]) == 0
     assert json.loads((ckpt / "state.json").read_text())["step"] > state["step"]
+
+
+def test_published_pair_runs_without_tensorflow_and_names_its_upscaler(tmp_path):
+    pytest.importorskip("tensorflow")
+    import shutil
+
+    from sr_codec.nn.downscaler import downscaler
+    from sr_codec.nn.loading import build_architecture
+    from sr_codec.sender.learned import learned_low_res, learned_pair
+    from sr_codec.train.pair import PairConfig, publish_pair
+    from sr_codec.zoo import manifest as zoo
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(zoo.WEIGHTS_DIR / "manifest.json", weights / "manifest.json")
+    cfg = PairConfig(scale=4, init_upscaler=zoo.default_model_id(4))
+    down = downscaler(4)
+    up = build_architecture(zoo.model_info(cfg.init_upscaler))
+    down_id, up_id = publish_pair(down, up, cfg, {"step": 3, "elapsed": 1.0}, weights)
+    assert learned_pair(4, weights) == (down_id, up_id)
+    assert learned_pair(2, weights) is None
+    info = zoo.model_info(up_id, weights)
+    assert info["role"] == "pair" and info["pair_downscaler"] == down_id
+    assert zoo.model_info(down_id, weights)["tflite"]["file"] == f"{down_id}.tflite"
+    rgb = photo_like(37, 50)  # not a multiple of the scale: padded like downsample
+    # An untrained downscaler is exactly bicubic.
+    np.testing.assert_array_equal(learned_low_res(rgb, 4, down_id, weights), downsample(rgb, 4))
+    (weights / f"{down_id}.tflite").write_bytes(b"forged")
+    from sr_codec.errors import ModelError
+    from sr_codec.sender import learned
+
+    learned._runners.clear()
+    with pytest.raises(ModelError, match="sha256"):
+        learned_low_res(rgb, 4, down_id, weights)

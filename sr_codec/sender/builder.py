@@ -25,9 +25,10 @@ if TYPE_CHECKING:  # annotations only: a receiver never loads the input-image ma
     from ..imaging.normalise import NormalisedImage
 
 MODES = ("fast", "best")
+SENDERS = ("auto", "learned", "bicubic")
 
-__all__ = ["MODES", "PayloadBuilder", "check_mode", "check_quality", "check_scale", "effective_scale", "load_for_encoding",
-           "payload_model_id"]
+__all__ = ["MODES", "SENDERS", "PayloadBuilder", "check_mode", "check_quality", "check_scale", "check_sender",
+           "effective_scale", "load_for_encoding", "payload_model_id", "resolve_sender"]
 
 
 def effective_scale(height: int, width: int, scale: int) -> int:
@@ -43,13 +44,42 @@ def effective_scale(height: int, width: int, scale: int) -> int:
     return max(1, min(scale, *sides)) if sides else 1
 
 
-def payload_model_id(scale: int, codec: InnerCodec, weights_dir: Path | str = zoo.WEIGHTS_DIR) -> str:
+def check_sender(sender: object) -> str:
+    if sender not in SENDERS:
+        raise InputImageError(f"sender must be one of {SENDERS}, got {sender!r}")
+    return str(sender)
+
+
+def resolve_sender(sender: str, scale: int, codec: InnerCodec, weights_dir: Path | str = zoo.WEIGHTS_DIR) -> str:
+    """``"learned"`` or ``"bicubic"``: who makes the thumbnail at ``scale``.
+
+    A learned pair is trained through AVIF, so ``"auto"`` uses it with AVIF when the scale has
+    one and bicubic otherwise; ``"learned"`` where no pair applies is an :class:`InputImageError`.
+    """
+    from .learned import learned_pair
+
+    usable = codec.name == "avif" and scale > 1 and learned_pair(scale, weights_dir) is not None
+    if sender == "learned" and not usable:
+        raise InputImageError(f"no learned sender for x{scale} with the {codec.name} inner codec")
+    return "learned" if usable and sender != "bicubic" else "bicubic"
+
+
+def payload_model_id(scale: int, codec: InnerCodec, weights_dir: Path | str = zoo.WEIGHTS_DIR,
+                     sender: str = "bicubic") -> str:
     """The model a payload at ``scale`` coded with ``codec`` names: the one rule, for ``encode`` and rate control.
 
-    A lossy inner codec delivers coded low-res: the codec-role model, trained on it. A lossless one
-    delivers clean low-res: the clean-role model (what ``upscale`` uses), when one is shipped.
-    ``"bicubic"`` when the scale has no model.
+    A learned thumbnail: the upscaler trained with its downscaler. A lossy inner codec delivers
+    coded low-res: the codec-role model, trained on it. A lossless one delivers clean low-res:
+    the clean-role model (what ``upscale`` uses), when one is shipped. ``"bicubic"`` when the
+    scale has no model.
     """
+    if sender == "learned":
+        from .learned import learned_pair
+
+        pair = learned_pair(scale, weights_dir)
+        if pair is None:
+            raise InputImageError(f"no learned sender for x{scale}")
+        return pair[1]
     if codec.lossless:
         return zoo.upscale_model_id(scale, weights_dir)
     return zoo.default_model_id(scale, weights_dir)
@@ -90,24 +120,35 @@ class PayloadBuilder:
         self.image = image
         self.codec = codec
         self.limits = limits
-        self._low: dict[int, np.ndarray] = {}
+        self._low: dict[tuple[int, str], np.ndarray] = {}
         self._alpha: dict[int, int | bytes] = {}
 
-    def low_res(self, scale: int) -> np.ndarray:
-        """The image shrunk by ``scale`` (what the inner codec compresses)."""
-        if scale not in self._low:
-            self._low[scale] = downsample(self.image.rgb, scale)
-        return self._low[scale]
+    def low_res(self, scale: int, sender: str = "bicubic") -> np.ndarray:
+        """The image shrunk by ``scale`` (what the inner codec compresses), by bicubic or the learned downscaler."""
+        key = (scale, sender)
+        if key not in self._low:
+            base = self.low_res(scale) if sender == "learned" else downsample(self.image.rgb, scale)
+            if sender == "learned":
+                from .learned import learned_low_res, learned_pair
 
-    def bitstream(self, scale: int, quality: int | None, codec: InnerCodec | None = None) -> bytes:
+                pair = learned_pair(scale)
+                if pair is None:
+                    raise InputImageError(f"no learned sender for x{scale}")
+                base = learned_low_res(self.image.rgb, scale, pair[0], bicubic_low_res=base)
+            self._low[key] = base
+        return self._low[key]
+
+    def bitstream(self, scale: int, quality: int | None, codec: InnerCodec | None = None,
+                  sender: str = "bicubic") -> bytes:
         """The inner codec's bitstream of the low-res image at ``quality`` (None = the codec's default).
 
         ``codec``: another configuration of the same codec (same wire id), e.g. a slower AVIF speed.
+        ``sender``: ``"bicubic"`` or ``"learned"`` (see :meth:`low_res`).
         """
         codec = self.codec if codec is None else codec
         if codec.wire_id != self.codec.wire_id:
             raise InputImageError(f"a {codec.name} bitstream cannot go into a {self.codec.name} payload")
-        low = self.low_res(scale)
+        low = self.low_res(scale, sender)
         try:
             bitstream = codec.encode(low, quality)
         except SrCodecError:

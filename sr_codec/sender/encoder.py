@@ -15,9 +15,11 @@ from .builder import (
     check_mode,
     check_quality,
     check_scale,
+    check_sender,
     effective_scale,
     load_for_encoding,
     payload_model_id,
+    resolve_sender,
 )
 
 #: The scale ``encode`` uses without ``scale``, ``max_bytes`` or ``target_psnr`` (an int, or "auto").
@@ -34,6 +36,7 @@ def encode(
     target_psnr: float | None = None,
     mode: str = "fast",
     limits: Limits | None = None,
+    sender: str = "auto",
 ) -> bytes:
     """Compress ``image`` into a payload.
 
@@ -57,6 +60,9 @@ def encode(
     * ``scale="auto"`` alone: ``max_bytes=sr_codec.rate.DEFAULT_MAX_BYTES``, as a soft limit
       (the smallest payload there is when nothing fits).
 
+    ``sender``: who makes the thumbnail on the fixed path: ``"auto"`` (default: the shipped
+    learned downscaler of the scale with AVIF, bicubic otherwise), ``"learned"`` or ``"bicubic"``.
+
     ``mode``: ``"fast"`` (predict each scale's decoded PSNR, run the network once or twice)
     or ``"best"`` (decode every finalist with the network). See :func:`sr_codec.rate.choose`
     for the full report of a choice.
@@ -77,6 +83,7 @@ def encode(
             limits=limits,
         ).payload
     check_mode(mode)
+    check_sender(sender)
     limits = resolve(limits)
     scale = check_scale(scale)
     quality = check_quality(quality)
@@ -85,7 +92,8 @@ def encode(
         img = load_for_encoding(image, limits)
         scale = effective_scale(img.height, img.width, scale)
         builder = PayloadBuilder(img, codec, limits)
-        model_id = payload_model_id(scale, codec)
-        packed = builder.pack(scale, builder.bitstream(scale, quality), zoo.tag_for(model_id))
+        route = resolve_sender(sender, scale, codec)
+        model_id = payload_model_id(scale, codec, sender=route)
+        packed = builder.pack(scale, builder.bitstream(scale, quality, sender=route), zoo.tag_for(model_id))
         limits.check_payload_bytes(len(packed))
         return packed

@@ -5,7 +5,11 @@ Schema::
     {"models": {model id: {"file", "sha256", "arch", "scale", "config", "role", "parameters",
                            "training", "validation"}},
      "default": {scale: model id},           # codec role: what payloads name for a lossy inner codec
-     "upscale_default": {scale: model id}}   # clean role: upscale(), payloads of a lossless inner codec
+     "upscale_default": {scale: model id},   # clean role: upscale(), payloads of a lossless inner codec
+     "pairs": {scale: {"downscaler": id, "upscaler": id}}}  # learned sender + the upscaler trained with it
+
+A downscaler's entry (``arch: "downscaler"``, ``role: "sender"``) also names its ``.tflite``
+(``{"file", "sha256"}``), which the encoder runs without TensorFlow.
 
 A payload refers to the model its encoder expected by a 32-bit *tag*: the first 4 bytes of the
 weights' sha256 (0 means plain bicubic), so the id costs 5 bytes on the wire.
@@ -74,6 +78,21 @@ def add_model(weights_dir: Path | str, model_id: str, entry: dict, *, make_defau
         manifest[ROLES[entry.get("role", "codec")]][str(int(entry["scale"]))] = model_id
     if not manifest["upscale_default"]:
         del manifest["upscale_default"]  # the file stays as training wrote it before clean roles existed
+    _write(weights_dir, manifest)
+
+
+def set_pair(weights_dir: Path | str, scale: int, down_id: str, up_id: str) -> None:
+    """Make (``down_id``, ``up_id``), both already in the manifest, the learned pair of ``scale``."""
+    weights_dir = Path(weights_dir)
+    manifest = copy.deepcopy(read_manifest(weights_dir))
+    for model_id in (down_id, up_id):
+        if model_id not in manifest["models"]:
+            raise ModelError(f"cannot pair {model_id!r}: not in the manifest")
+    manifest.setdefault("pairs", {})[str(int(scale))] = {"downscaler": down_id, "upscaler": up_id}
+    _write(weights_dir, manifest)
+
+
+def _write(weights_dir: Path, manifest: dict) -> None:
     path = weights_dir / MANIFEST_FILE
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

@@ -12,17 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..downsample import downsample
-from ..metrics import mod_crop, psnr
+from ..imaging.curves import bd_psnr, bd_rate
+from ..imaging.io import load_rgb
+from ..imaging.metrics import mod_crop, psnr
+from ..imaging.resample import downsample
 
 PAYLOAD_OVERHEAD_BYTES = 22
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
 
 
 def run_up(up, low: np.ndarray) -> np.ndarray:
@@ -39,10 +34,9 @@ def run_down(down, hr: np.ndarray, base: np.ndarray) -> np.ndarray:
 def route_curves(down, up, scale: int, files: list[Path], qualities: list[int], codec,
                  baseline_up=None, summary_only: bool = False) -> dict:
     """Per-quality mean bpp / RGB PSNR of both routes, thumbnail PSNR, and BD-rate of learned vs bicubic."""
-    from benchmarks.rd import bd_psnr, bd_rate  # the shared Bjøntegaard code
-
     if baseline_up is None:
-        from ..models.zoo import default_model_id, load_model
+        from ..nn.loading import load_model
+        from ..zoo.manifest import default_model_id
 
         baseline_up = load_model(default_model_id(scale))
     rows = {"bicubic": {q: [] for q in qualities}, "learned": {q: [] for q in qualities}}

@@ -128,11 +128,41 @@ def calibrate(images: list[np.ndarray], qualities: list[int], codec) -> CodecPro
     return CodecProxy(list(qualities), np.array(att), np.array(step), {"size_fit": fit, "images": len(images)})
 
 
-def tf_ops(proxy: CodecProxy):
-    """TensorFlow versions: ``(through(x, att), rate(x, step))`` on (N, H, W, 3) float RGB, H and W multiples of 8.
+def deadzone_gain(coef: np.ndarray, attenuation: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Per-coefficient gain of the "deadzone" proxy (numpy; coef (..., 3, 64)).
 
-    ``through`` is the linear expectation of the round trip (its Jacobian is what the
-    downscaler learns from); ``rate`` returns the per-image rate estimate, shape (N,).
+    The linear attenuation is an average over all coefficients of a frequency; the codec in
+    fact keeps a large coefficient nearly whole and zeroes a small one. So a coefficient well
+    above the step keeps gain ~1 and one well below gets the calibrated average; chroma above
+    half band gets the average whatever its size (4:2:0 drops it).
+    """
+    s = DEADZONE_SHARPNESS * coef ** 2 / (coef ** 2 + 0.25 * step[:, None] ** 2)
+    s = s * CHROMA_LOW_BAND
+    return attenuation ** (1.0 - s)
+
+
+#: How far a large coefficient's gain moves from the average attenuation towards 1; fitted so
+#: the proxy passes the same share of a sharpening or blurring change as real AVIF does.
+DEADZONE_SHARPNESS = 0.65
+
+
+def _chroma_low_band() -> np.ndarray:
+    u, v = np.divmod(np.arange(64), 8)
+    mask = np.ones((3, 64))
+    mask[1:, (u >= 4) | (v >= 4)] = 0.0
+    return mask
+
+
+CHROMA_LOW_BAND = _chroma_low_band()
+
+
+def tf_ops(proxy: CodecProxy, mode: str = "deadzone"):
+    """TensorFlow versions: ``(through(x, att, step), rate(x, step))`` on (N, H, W, 3) float RGB in [0, 1].
+
+    H and W must be multiples of 8. ``through`` is the proxy's round trip (its Jacobian is
+    what the downscaler learns from): ``"linear"`` multiplies each coefficient by the
+    calibrated attenuation, ``"deadzone"`` by :func:`deadzone_gain`, ``"identity"`` is
+    straight-through. ``rate`` returns the per-image rate estimate, shape (N,).
     """
     import tensorflow as tf
 
@@ -155,10 +185,18 @@ def tf_ops(proxy: CodecProxy):
         ycc = tf.transpose(tf.reshape(planes, [n, 3, h, w]), [0, 2, 3, 1])
         return tf.einsum("nhwc,cd->nhwd", ycc, to_rgb)
 
-    def through(x, attenuation):
+    band = tf.constant(CHROMA_LOW_BAND.reshape(1, 3, 1, 1, 64).astype(np.float32))
+
+    def through(x, attenuation, step):
+        if mode == "identity":
+            return x
         coef, dims = forward_dct(x)
         att = tf.reshape(tf.cast(attenuation, tf.float32), [1, 3, 1, 1, 64])
-        return inverse_dct(coef * att, dims)
+        if mode == "linear":
+            return inverse_dct(coef * att, dims)
+        st = tf.reshape(tf.cast(step, tf.float32), [1, 3, 1, 1, 1])
+        s = DEADZONE_SHARPNESS * tf.square(coef) / (tf.square(coef) + 0.25 * tf.square(st)) * band
+        return inverse_dct(coef * tf.pow(tf.maximum(att, 1e-6), 1.0 - s), dims)
 
     def rate(x, step):
         coef, _ = forward_dct(x)

@@ -1,4 +1,4 @@
-"""Train a sender/receiver pair: ``python -m sr_codec.pair.train --scale 4 --minutes 90``.
+"""Train a sender/receiver pair: ``python -m sr_codec.train.pair --scale 4 --minutes 90``.
 
 Each step shrinks a batch of HR patches with D, codes the thumbnails for real (one AVIF
 mosaic of the whole batch at a random calibrated quality) and decodes them, and trains U on
@@ -19,6 +19,7 @@ Checkpoints go to ``checkpoints/pair_x<scale>``; an existing one is never replac
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -29,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..downsample import downsample
-from ..inner import get_codec
-from ..metrics import mod_crop
-from .proxy import CodecProxy, calibrate
+from ..codecs import by_name
+from ..imaging.io import list_images, load_rgb
+from ..imaging.metrics import mod_crop
+from ..imaging.resample import downsample
+from ..zoo import manifest as zoo
+from .codec_proxy import CodecProxy, calibrate
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-PROXY_PATH = Path(__file__).resolve().parent.parent / "weights" / "avif_proxy.json"
+PROXY_PATH = zoo.WEIGHTS_DIR / "avif_proxy.json"
 LOW_RES_PATCH = {2: 32, 4: 32, 10: 16}
 
 
@@ -56,25 +58,17 @@ class PairConfig:
     lr_up: float = 1e-4
     minutes: float = 60.0
     seed: int = 0
-
-
-def list_images(folders: list[str]) -> list[Path]:
-    files = []
-    for folder in folders:
-        files += sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise SystemExit(f"no images found under {folders}")
-    return files
+    proxy: str = "deadzone"
 
 
 def load_pairs(cfg: PairConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Every training photo (mod-cropped) and its bicubic thumbnail, uint8."""
-    from PIL import Image
-
+    files = list_images(cfg.data)
+    if not files:
+        raise SystemExit(f"no images found under {cfg.data}")
     hrs, lrs = [], []
-    for path in list_images(cfg.data):
-        with Image.open(path) as im:
-            hr = mod_crop(np.asarray(im.convert("RGB")), cfg.scale)
+    for path in files:
+        hr = mod_crop(load_rgb(path), cfg.scale)
         if min(hr.shape[:2]) >= LOW_RES_PATCH[cfg.scale] * cfg.scale:
             hrs.append(hr)
             lrs.append(downsample(hr, cfg.scale))
@@ -129,7 +123,7 @@ def calibrated_proxy(scale: int, data: list[str], path: Path = PROXY_PATH) -> Co
     _, lrs = load_pairs(cfg)
     rng = np.random.default_rng(1)
     picks = [lrs[i] for i in rng.choice(len(lrs), size=min(60, len(lrs)), replace=False)]
-    proxy = calibrate(picks, list(range(0, 101, 10)), get_codec("avif"))
+    proxy = calibrate(picks, list(range(0, 101, 10)), by_name("avif"))
     proxy.meta.update({"calibrated_on": f"x{scale} thumbnails of {len(picks)} training photos"})
     proxy.save(path)
     return proxy
@@ -137,13 +131,13 @@ def calibrated_proxy(scale: int, data: list[str], path: Path = PROXY_PATH) -> Co
 
 def build_models(cfg: PairConfig):
     """(D, U): D untrained (= bicubic), U initialised from the shipped codec-role model of the scale."""
-    from ..models.zoo import WEIGHTS_DIR, build_architecture, default_model_id, model_info
-    from .models import downscaler
+    from ..nn.downscaler import downscaler
+    from ..nn.loading import build_architecture
 
-    up_id = cfg.init_upscaler or default_model_id(cfg.scale)
-    info = model_info(up_id)
+    up_id = cfg.init_upscaler or zoo.default_model_id(cfg.scale)
+    info = zoo.model_info(up_id)
     up = build_architecture(info)
-    up.load_weights(WEIGHTS_DIR / info["file"])
+    up.load_weights(zoo.WEIGHTS_DIR / info["file"])
     cfg.init_upscaler = up_id
     return downscaler(cfg.scale, cfg.width, cfg.blocks), up
 
@@ -172,8 +166,49 @@ def load_checkpoint(path: Path, down, up, optimizers) -> dict:
     return json.loads((path / "state.json").read_text())
 
 
+def _hashed_file(weights_dir: Path, stem: str, suffix: str, write) -> tuple[str, str]:
+    """Write via ``write(tmp_path)``, name the file ``<stem>-<sha8><suffix>``; returns (id, sha256)."""
+    tmp = weights_dir / f"{stem}.tmp{suffix}"
+    write(tmp)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    model_id = f"{stem}-{digest[:8]}"
+    os.replace(tmp, weights_dir / f"{model_id}{suffix}")
+    return model_id, digest
+
+
+def publish_pair(down, up, cfg: PairConfig, state: dict, weights_dir: Path = zoo.WEIGHTS_DIR) -> tuple[str, str]:
+    """Write D (weights + ``.tflite``) and U into ``weights_dir``, their manifest entries, and the pair table."""
+    from ..nn.downscaler import downscaler_tflite_bytes
+
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    base_info = zoo.model_info(cfg.init_upscaler)
+    training = {"data": [Path(d).name for d in cfg.data], "steps": state["step"],
+                "wall_time_s": round(state["elapsed"], 1), "method": f"real AVIF forward, {cfg.proxy} proxy backward",
+                "config": asdict(cfg), "warm_start": state.get("warm_start")}
+    down_id, down_sha = _hashed_file(weights_dir, f"down-x{cfg.scale}-w{cfg.width}b{cfg.blocks}", ".weights.h5",
+                                     down.save_weights)
+    tflite = downscaler_tflite_bytes(down)
+    (weights_dir / f"{down_id}.tflite").write_bytes(tflite)
+    zoo.add_model(weights_dir, down_id, {
+        "file": f"{down_id}.weights.h5", "sha256": down_sha, "arch": "downscaler", "scale": cfg.scale,
+        "config": {"width": cfg.width, "blocks": cfg.blocks}, "role": "sender",
+        "parameters": int(down.count_params()), "training": training, "validation": state.get("validation", {}),
+        "tflite": {"file": f"{down_id}.tflite", "sha256": hashlib.sha256(tflite).hexdigest(), "precision": "fp32"},
+    }, make_default=False)
+    arch_tag = cfg.init_upscaler.rsplit("-", 1)[0]  # e.g. fast-x4-w32b3
+    up_id, up_sha = _hashed_file(weights_dir, f"{arch_tag}-pair", ".weights.h5", up.save_weights)
+    zoo.add_model(weights_dir, up_id, {
+        "file": f"{up_id}.weights.h5", "sha256": up_sha, "arch": base_info["arch"], "scale": cfg.scale,
+        "config": base_info["config"], "role": "pair", "pair_downscaler": down_id,
+        "parameters": int(up.count_params()), "training": {**training, "init_from": cfg.init_upscaler},
+        "validation": state.get("validation", {}),
+    }, make_default=False)
+    zoo.set_pair(weights_dir, cfg.scale, down_id, up_id)
+    return down_id, up_id
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m sr_codec.pair.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m sr_codec.train.pair", description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", type=int, default=4, choices=sorted(LOW_RES_PATCH))
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--blocks", type=int, default=1)
@@ -189,21 +224,28 @@ def parse_args(argv=None):
     p.add_argument("--lr-up", type=float, default=1e-4)
     p.add_argument("--minutes", type=float, default=60.0, help="training time budget (total, across resumes)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--proxy", default="deadzone", choices=["deadzone", "linear", "identity"],
+                   help="backward model of the codec (identity = straight-through)")
     p.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/pair_x<scale>")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint of another run")
+    p.add_argument("--export", action="store_true", help="publish the pair into --weights-dir when training ends")
+    p.add_argument("--export-only", action="store_true", help="publish the checkpoint's pair without training")
+    p.add_argument("--weights-dir", type=Path, default=zoo.WEIGHTS_DIR)
     a = p.parse_args(argv)
     cfg = PairConfig(scale=a.scale, width=a.width, blocks=a.blocks, init_upscaler=a.init_upscaler, data=a.data,
                      batch=a.batch, quality_min=a.quality_range[0], quality_max=a.quality_range[1], kappa=a.kappa,
                      gamma=a.gamma, thumb_psnr=a.thumb_psnr, lr_down=a.lr_down, lr_up=a.lr_up, minutes=a.minutes,
-                     seed=a.seed)
+                     seed=a.seed, proxy=a.proxy)
     return cfg, a
 
 
 def main(argv=None) -> int:
     cfg, args = parse_args(argv)
     ckpt = Path(args.checkpoint_dir or f"checkpoints/pair_x{cfg.scale}")
+    if args.export_only:
+        args.resume = True
     if (ckpt / "state.json").exists() and not (args.resume or args.overwrite):
         raise SystemExit(f"{ckpt} holds another run's checkpoint: pass --resume to continue it or --overwrite")
     if args.resume and not (ckpt / "state.json").exists():
@@ -214,23 +256,28 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    from .evaluate import route_curves
-    from .proxy import tf_ops
+    from .codec_proxy import tf_ops
+    from .pair_eval import route_curves
 
     keras.utils.set_random_seed(cfg.seed)
     proxy = calibrated_proxy(cfg.scale, cfg.data)
-    through, rate = tf_ops(proxy)
+    through, rate = tf_ops(proxy, cfg.proxy)
     down, up = build_models(cfg)
     optimizers = {"d": keras.optimizers.Adam(cfg.lr_down), "u": keras.optimizers.Adam(cfg.lr_up)}
     state = {"step": 0, "elapsed": 0.0, "config": asdict(cfg), "history": [], "validation": {}}
     if args.resume:
         state = load_checkpoint(ckpt, down, up, optimizers)
+    if args.export_only:
+        print("published", *publish_pair(down, up, cfg, state, args.weights_dir), flush=True)
+        return 0
     hrs, lrs = load_pairs(cfg)
-    codec = get_codec("avif")
+    codec = by_name("avif")
     rng = np.random.default_rng(cfg.seed + state["step"])
     qualities = [int(q) for q in proxy.qualities if cfg.quality_min <= q <= cfg.quality_max]
     tau = 10.0 ** (-cfg.thumb_psnr / 10.0)
     val_files = list_images([args.val]) if args.val and Path(args.val).is_dir() else []
+    if not val_files:
+        print(f"no validation photos in {args.val!r}: checkpoints carry no validation numbers", flush=True)
     print(f"pair x{cfg.scale}: D {down.count_params():,} + U {up.count_params():,} parameters "
           f"(U from {cfg.init_upscaler}), {len(hrs)} photos, qualities {qualities}", flush=True)
 
@@ -245,7 +292,7 @@ def main(argv=None) -> int:
         with tf.GradientTape(persistent=True) as tape:
             # Clip before the codec: outside [0, 1] the gradient is zero, as libavif clips too.
             low = tf.clip_by_value(down([hr, base], training=True), 0.0, 1.0)
-            expected = through(low, att)
+            expected = through(low, att, step)
             received = expected + tf.stop_gradient(coded - expected)
             mse = tf.reduce_mean(tf.square(up(received, training=True) - hr))
             rate_ratio = tf.reduce_sum(rate(low, step)) / tf.reduce_sum(rate(base, step))
@@ -291,6 +338,8 @@ def main(argv=None) -> int:
             print(f"checkpoint step {state['step']}: {state['validation']}", flush=True)
             last_ckpt = time.monotonic()
             start += time.monotonic() - now  # validation is not training time
+    if args.export:
+        print("published", *publish_pair(down, up, cfg, state, args.weights_dir), flush=True)
     return 0
 
 

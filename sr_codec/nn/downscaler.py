@@ -1,4 +1,4 @@
-"""The learned downscaler D: a residual over the antialiased bicubic thumbnail.
+"""The learned downscaler D (the sender half of a pair): a residual over the antialiased bicubic thumbnail.
 
 D sees the full-resolution image folded into low-res channels (space-to-depth, so every
 convolution runs at low resolution and costs ~21K multiply-adds per low-res pixel at x4) and
@@ -42,3 +42,21 @@ def downscaler(scale: int, width: int = 24, blocks: int = 1, name: str | None = 
     correction = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros", name="correction")(x)
     low_res = layers.Add(name="low_res")([base, correction])
     return keras.Model([hr, base], low_res, name=name or f"down_x{scale}_w{width}_b{blocks}")
+
+
+def downscaler_tflite_bytes(model: keras.Model) -> bytes:
+    """The downscaler as a TFLite flatbuffer (builtins only, weights frozen into constants).
+
+    Contract: inputs ``high_res`` [1, H, W, 3] and ``bicubic_low_res`` [1, H/s, W/s, 3], float32
+    in 0..1 (H, W multiples of the scale, dynamic); output ``low_res`` [1, H/s, W/s, 3], unclipped.
+    """
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32, name="high_res"),
+                                  tf.TensorSpec([1, None, None, 3], tf.float32, name="bicubic_low_res")])
+    def serve(high_res, bicubic_low_res):
+        return {"low_res": model([high_res, bicubic_low_res], training=False)}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
