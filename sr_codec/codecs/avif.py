@@ -22,6 +22,7 @@ from .base import InnerCodec, register
 AVIF_SPEED_BY_PIXELS: tuple[tuple[int, int], ...] = ((16_384, 6), (32_768, 7), (65_536, 8))
 AVIF_LARGE_IMAGE_SPEED = 9
 PILLOW_AVIF_SPEED = 6
+CHROMA_SUBSAMPLINGS = ("4:2:0", "4:4:4")
 """Pillow's default libavif speed: what a plain .avif file is coded with."""
 
 
@@ -63,15 +64,19 @@ class AvifCodec(InnerCodec):
     pil_format: ClassVar[str] = "AVIF"
     default_quality: ClassVar[int] = 50
     speed: int | None = None
+    subsampling: str = "4:2:0"
+    """Chroma subsampling, ``"4:2:0"`` or ``"4:4:4"``; the sequence header records it, so decoders need not be told."""
 
     def __post_init__(self) -> None:
         if self.speed is not None and (type(self.speed) is not int or not 0 <= self.speed <= 10):
             raise InputImageError(f"AvifCodec.speed must be None or an int in 0..10, got {self.speed!r}")
+        if self.subsampling not in CHROMA_SUBSAMPLINGS:
+            raise InputImageError(f"AvifCodec.subsampling must be one of {CHROMA_SUBSAMPLINGS}, got {self.subsampling!r}")
 
     def save_options(self, quality: int, speed: int | None = None) -> dict:
         """Pillow's AVIF options; without a ``speed`` here or on the codec, Pillow's own default (6)."""
         speed = self.speed if speed is None else speed
-        return {"quality": quality, "speed": PILLOW_AVIF_SPEED if speed is None else speed, "subsampling": "4:2:0"}
+        return {"quality": quality, "speed": PILLOW_AVIF_SPEED if speed is None else speed, "subsampling": self.subsampling}
 
     def encode(self, rgb: np.ndarray, quality: int | None = None) -> bytes:
         """The bare AV1 bitstream, or the full file if the container would not rebuild identically."""

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 Q_MIN, Q_MAX = 0, 100
 LOG_SIZE_PER_QUALITY = 0.038  # d ln(bytes) / d quality of AVIF, a prior for the first search steps
 PSNR_PER_QUALITY = 0.12  # dB per quality step, likewise
+FINITE_LIMIT = 1e6  # searched values (and targets) are clamped to +-this: PSNR is infinite for an exact decode
 
 
 def first_at_least(
@@ -28,6 +29,13 @@ def first_at_least(
     safeguard, outside it by the secant of the last two probes (``slope``, the expected rise
     per step, until there are two). A handful of probes, never far above the bisection count.
     """
+    raw_transform = transform
+
+    def transform(v: float) -> float:
+        # an identical decode scores infinite PSNR (a flat image): keep the interpolation finite
+        t = raw_transform(v)
+        return max(-FINITE_LIMIT, min(FINITE_LIMIT, t)) if not math.isnan(t) else -FINITE_LIMIT
+
     below: tuple[int, float] | None = None  # largest x seen with f(x) < target
     above: tuple[int, float] | None = None  # smallest x seen with f(x) >= target
     probes: list[tuple[int, float]] = []  # (x, transform(f(x))) in probing order
@@ -72,7 +80,7 @@ def first_at_least(
                 if x1 != x2 and (t2 - t1) / (x2 - x1) > slope / 8:
                     rise = (t2 - t1) / (x2 - x1)
             side_x, side_t = (below[0], transform(below[1])) if below is not None else (above[0], transform(above[1]))
-            step = max(1, math.ceil(abs(t_target - side_t) / rise)) * (2 ** max(0, one_sided - 2))
+            step = min(max(1, math.ceil(abs(t_target - side_t) / rise)) * (2 ** max(0, one_sided - 2)), hi - lo + 1)
             x = side_x + step if below is not None else side_x - step
         width_before = width
         probe(min(max(x, left), right))
