@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .errors import (
     AnimatedImageWarning,
+    TargetNotReachedWarning,
     DeviceError,
     InputImageError,
     LimitExceededError,
@@ -48,5 +49,6 @@ __all__ = [
     "ModelError",
     "DeviceError",
     "AnimatedImageWarning",
+    "TargetNotReachedWarning",
     "__version__",
 ]

@@ -8,6 +8,7 @@ a value that is not a number).
 from __future__ import annotations
 
 import argparse
+import warnings
 import sys
 from pathlib import Path
 
@@ -117,8 +118,12 @@ def _write_image(image, path: Path) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "encode":
-        data = encode(str(args.input), scale=args.scale, quality=args.quality, inner=args.inner,
-                      max_bytes=args.max_bytes, target_psnr=args.target_psnr, mode=args.mode)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = encode(str(args.input), scale=args.scale, quality=args.quality, inner=args.inner,
+                          max_bytes=args.max_bytes, target_psnr=args.target_psnr, mode=args.mode)
+        for warning in caught:  # e.g. a target_psnr not reached, an animated input cut to one frame
+            print(f"warning: {warning.message}", file=sys.stderr)
         try:
             args.output.write_bytes(data)
         except OSError as exc:

@@ -39,6 +39,10 @@ class AnimatedImageWarning(UserWarning):
     """``encode`` was given an animated (or multi-page) image and coded only its first frame."""
 
 
+class TargetNotReachedWarning(UserWarning):
+    """``encode(..., target_psnr=)`` found no setting reaching the target: the payload is the best there was."""
+
+
 @contextmanager
 def wrap_foreign(error: type[SrCodecError], action: str) -> Iterator[None]:
     """Let SrCodecErrors through; turn anything else raised inside into ``error`` (cause kept).

@@ -6,8 +6,10 @@ With ``max_bytes``, ``target_psnr`` or ``scale="auto"`` it hands over to rate co
 
 from __future__ import annotations
 
+import warnings
+
 from .. import codecs
-from ..errors import InputImageError, wrap_foreign
+from ..errors import InputImageError, TargetNotReachedWarning, wrap_foreign
 from ..limits import Limits, resolve
 from ..zoo import manifest as zoo
 from .builder import (
@@ -72,7 +74,7 @@ def encode(
     if isinstance(scale, str) or max_bytes is not None or target_psnr is not None:
         from .rate.choose import choose
 
-        return choose(
+        choice = choose(
             image,
             scale=scale,
             quality=quality,
@@ -81,7 +83,16 @@ def encode(
             target_psnr=target_psnr,
             mode=mode,
             limits=limits,
-        ).payload
+        )
+        if choice.reached_target is False:
+            warnings.warn(
+                f"target_psnr {choice.target_psnr:g} dB not reached: the payload ({choice.payload_bytes} bytes, x{choice.scale}"
+                f" q{choice.quality}) decodes at {choice.estimate_db:.2f} dB"
+                f"{'' if choice.psnr_db is not None else ' (predicted)'}",
+                TargetNotReachedWarning,
+                stacklevel=2,
+            )
+        return choice.payload
     check_mode(mode)
     check_sender(sender)
     limits = resolve(limits)

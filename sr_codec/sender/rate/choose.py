@@ -35,16 +35,22 @@ class RateChoice:
     quality: int
     model_id: str
     psnr_db: float | None
-    """Real decoded RGB PSNR of the payload (None only when one setting was possible and not decoded)."""
+    """Real decoded RGB PSNR of the payload; None when a network decodes it in ``mode="fast"`` (it runs
+    none) or when one setting was possible and not decoded."""
+    estimate_db: float | None
+    """The decoded PSNR rate control judged by: real where known, else predicted (gain table)."""
     mode: str
     max_bytes: int | None
     target_psnr: float | None
     reached_target: bool | None
-    """Whether ``psnr_db`` reaches ``target_psnr`` (None without a target)."""
+    """Whether the payload reaches ``target_psnr``: by ``psnr_db``, or by ``estimate_db`` when it was
+    not decoded (None without a target). ``encode`` warns (:class:`TargetNotReachedWarning`) when False."""
     finalists: tuple[Trial, ...]
     encodes: int
     network_decodes: int
     seconds: float
+    sender: str = "bicubic"
+    """Who made the thumbnail: ``"bicubic"`` or ``"learned"``."""
 
     @property
     def payload_bytes(self) -> int:
@@ -52,10 +58,17 @@ class RateChoice:
 
 
 def routes_for(height: int, width: int, scales: Iterable[int], receiver: Receiver) -> list[Route]:
-    """The routes to try, largest scale first; scale 1 always includes the inner codec alone."""
+    """The routes to try, largest scale first; scale 1 always includes the inner codec alone.
+
+    A scale with a learned pair (:attr:`Receiver.learned_for`) has two routes: the bicubic
+    thumbnail with the codec-role model and the learned thumbnail with the pair's upscaler.
+    """
     routes: list[Route] = []
     for scale in sorted({effective_scale(height, width, int(s)) for s in scales}, reverse=True):
         model_id = receiver.model_for(scale)
+        learned = receiver.learned_for(scale) if scale > 1 else None
+        if learned is not None:
+            routes.append(Route(scale, learned, "learned"))
         routes.append(Route(scale, model_id))
         if scale == 1 and model_id != zoo.BICUBIC:
             routes.append(Route(1, zoo.BICUBIC))
@@ -154,18 +167,21 @@ def choose(
         payload = session.payload(route, q)
         limits.check_payload_bytes(len(payload))
         real = session.known_real(route, q)
+        judged = real if real is not None else session.estimate(route, q)
         return RateChoice(
             payload=payload,
             scale=route.scale,
             quality=q,
             model_id=route.model_id,
             psnr_db=real,
+            estimate_db=judged,
             mode=mode,
             max_bytes=None if soft else max_bytes,
             target_psnr=target_psnr,
-            reached_target=None if target_psnr is None or real is None else real >= target_psnr,
+            reached_target=None if target_psnr is None else judged >= target_psnr,
             finalists=tuple(session.trial(r, qq) for r, qq in finalists),
             encodes=session.encodes,
             network_decodes=session.network_decodes,
             seconds=time.perf_counter() - started,
+            sender=route.sender,
         )

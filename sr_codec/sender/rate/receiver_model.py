@@ -23,13 +23,16 @@ class Receiver:
 
     ``model_for(scale)`` is the model id a payload at that scale names (``"bicubic"`` = no
     network); ``upscale`` runs a network model; ``tag_for`` gives a model id's wire tag;
-    ``gains`` predicts each network's gain for ``mode="fast"``.
+    ``gains`` predicts each network's gain for ``mode="fast"``; ``learned_for(scale)`` names the
+    upscaler of a learned sender route at that scale (None: bicubic thumbnails only).
     """
 
     model_for: Callable[[int], str]
     upscale: RunNetwork
     tag_for: Callable[[str], int]
     gains: GainTable = field(default_factory=GainTable)
+    learned_for: Callable[[int], str | None] = lambda scale: None
+    """The upscaler id of the learned pair shipped for a scale (its downscaler makes the thumbnail), or None."""
 
     @classmethod
     def shipped(
@@ -56,4 +59,15 @@ class Receiver:
             upscale=run,
             tag_for=lambda model_id: zoo.tag_for(model_id, folder),
             gains=GainTable.load(folder),
+            learned_for=lambda scale: _learned_upscaler(scale, codec, folder),
         )
+
+
+def _learned_upscaler(scale: int, codec: InnerCodec, folder: Path) -> str | None:
+    """A learned pair is trained through AVIF: its upscaler id for AVIF at ``scale``, else None."""
+    from ..learned import learned_pair  # reads the manifest only; the downscaler runs when a thumbnail is made
+
+    if codec.name != "avif" or scale <= 1:
+        return None
+    pair = learned_pair(scale, folder)
+    return None if pair is None else pair[1]

@@ -10,7 +10,6 @@ import numpy as np
 
 from ...codecs import InnerCodec
 from ...errors import InputImageError
-from ...imaging.metrics import psnr
 from ...imaging.resample import low_res_size, upsample_bicubic
 from ...zoo import manifest as zoo
 from ..builder import PayloadBuilder
@@ -23,15 +22,24 @@ UNCALIBRATED_MARGIN_DB = 3.0
 predicted and still get decoded (its prediction is then plain bicubic, a lower bound in practice)."""
 
 
+LOWER_BOUND_RESIDUALS = 2.0
+"""A network route's decoded PSNR is taken to be at least bicubic + gain - this many residuals
+(``mode="fast"`` beats the scale-1 anchor with a network only on that bound: the guarantee)."""
+
+
 @dataclass(frozen=True)
 class Route:
+    """A way to code the image: the scale, the model the payload names, and who makes the thumbnail."""
+
     scale: int
     model_id: str
+    sender: str = "bicubic"
+    """``"bicubic"`` (the antialiased downsampler) or ``"learned"`` (the pair's downscaler; ``model_id`` is its upscaler)."""
 
     @property
     def exact(self) -> bool:
         """True when no network runs: the bicubic decode *is* the decode, so its PSNR is exact and cheap."""
-        return self.model_id == zoo.BICUBIC
+        return self.model_id == zoo.BICUBIC and self.sender == "bicubic"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class Trial:
     """Predicted decoded PSNR (exact for routes without a network)."""
     psnr_db: float | None
     """Real decoded RGB PSNR; None when it was not decoded."""
+    sender: str = "bicubic"
 
 
 class Session:
@@ -69,9 +78,9 @@ class Session:
         self.twin = twin
         self.rgb = builder.image.rgb
         self.height, self.width = self.rgb.shape[:2]
-        self._bitstreams: dict[tuple[int, int], bytes] = {}
+        self._bitstreams: dict[tuple[int, str, int], bytes] = {}
         self._payloads: dict[tuple[Route, int], bytes] = {}
-        self._bicubic: dict[tuple[int, int], float] = {}
+        self._bicubic: dict[tuple[int, str, int], float] = {}
         self._real: dict[tuple[Route, int], float] = {}
         self._tags: dict[str, int] = {}
         self.network_decodes = 0
@@ -80,10 +89,10 @@ class Session:
     def encodes(self) -> int:
         return len(self._bitstreams) + (self.twin.encodes if self.twin is not None else 0)
 
-    def bitstream(self, scale: int, quality: int) -> bytes:
-        key = (scale, quality)
+    def bitstream(self, scale: int, quality: int, sender: str = "bicubic") -> bytes:
+        key = (scale, sender, quality)
         if key not in self._bitstreams:
-            self._bitstreams[key] = self.builder.bitstream(scale, quality, self.codec_for(scale))
+            self._bitstreams[key] = self.builder.bitstream(scale, quality, self.codec_for(scale), sender=sender)
         return self._bitstreams[key]
 
     def payload(self, route: Route, quality: int) -> bytes:
@@ -91,39 +100,53 @@ class Session:
         if key not in self._payloads:
             if route.model_id not in self._tags:
                 self._tags[route.model_id] = self.receiver.tag_for(route.model_id)
-            bitstream = self.bitstream(route.scale, quality)
+            bitstream = self.bitstream(route.scale, quality, route.sender)
             self._payloads[key] = self.builder.pack(route.scale, bitstream, self._tags[route.model_id])
         return self._payloads[key]
 
     def size(self, route: Route, quality: int) -> int:
         return len(self.payload(route, quality))
 
-    def low_res(self, scale: int, quality: int) -> np.ndarray:
+    def low_res(self, scale: int, quality: int, sender: str = "bicubic") -> np.ndarray:
         """The low-res image as the receiver decodes it."""
-        return self.builder.codec.decode(self.bitstream(scale, quality))
+        return self.builder.codec.decode(self.bitstream(scale, quality, sender))
 
-    def bicubic_psnr(self, scale: int, quality: int) -> float:
-        key = (scale, quality)
+    def bicubic_psnr(self, scale: int, quality: int, sender: str = "bicubic") -> float:
+        """PSNR of the bicubic upsampling of the decoded low-res (the whole decode of a route without a network)."""
+        key = (scale, sender, quality)
         if key not in self._bicubic:
-            up = upsample_bicubic(self.low_res(scale, quality), scale, (self.height, self.width))
-            self._bicubic[key] = psnr(self.rgb, up)
+            up = upsample_bicubic(self.low_res(scale, quality, sender), scale, (self.height, self.width))
+            self._bicubic[key] = psnr_bounded(self.rgb, up)
         return self._bicubic[key]
 
-    def low_res_bpp(self, scale: int, quality: int) -> float:
+    def low_res_bpp(self, scale: int, quality: int, sender: str = "bicubic") -> float:
         h, w = low_res_size(self.height, self.width, scale)
-        return 8.0 * len(self.bitstream(scale, quality)) / (h * w)
+        return 8.0 * len(self.bitstream(scale, quality, sender)) / (h * w)
 
     def curve(self, route: Route) -> GainCurve | None:
         return None if route.exact else self.receiver.gains.curve(route.model_id)
 
     def estimate(self, route: Route, quality: int, offset: float = 0.0) -> float:
         """Predicted decoded PSNR: exact without a network, else bicubic + the network's gain - ``offset``."""
-        base = self.bicubic_psnr(route.scale, quality)
+        base = self.bicubic_psnr(route.scale, quality, route.sender)
         if route.exact:
             return base
         curve = self.curve(route)
-        gain = curve.at(self.low_res_bpp(route.scale, quality)) if curve is not None else 0.0
+        gain = curve.at(self.low_res_bpp(route.scale, quality, route.sender)) if curve is not None else 0.0
         return base + gain - offset
+
+    def lower_bound(self, route: Route, quality: int) -> float:
+        """A decoded PSNR the route reaches with high confidence (exact without a network).
+
+        Bicubic + gain - :data:`LOWER_BOUND_RESIDUALS` residuals; without a calibrated gain,
+        bicubic - :data:`UNCALIBRATED_MARGIN_DB`.
+        """
+        if route.exact:
+            return self.bicubic_psnr(route.scale, quality)
+        curve = self.curve(route)
+        if curve is None:
+            return self.bicubic_psnr(route.scale, quality, route.sender) - UNCALIBRATED_MARGIN_DB
+        return self.estimate(route, quality) - LOWER_BOUND_RESIDUALS * curve.residual_db
 
     def margin(self, route: Route) -> float:
         curve = self.curve(route)
@@ -135,12 +158,12 @@ class Session:
             return self.bicubic_psnr(route.scale, quality)
         key = (route, quality)
         if key not in self._real:
-            low = self.low_res(route.scale, quality)
+            low = self.low_res(route.scale, quality, route.sender)
             up = np.asarray(self.receiver.upscale(low, route.scale, route.model_id))
             expected = (low.shape[0] * route.scale, low.shape[1] * route.scale, 3)
             if up.shape != expected or up.dtype != np.uint8:
                 raise InputImageError(f"upscaler returned {up.dtype} {up.shape}, expected uint8 {expected}")
-            self._real[key] = psnr(self.rgb, up[: self.height, : self.width])
+            self._real[key] = psnr_bounded(self.rgb, up[: self.height, : self.width])
             self.network_decodes += 1
         return self._real[key]
 
@@ -155,7 +178,22 @@ class Session:
             payload_bytes=self.size(route, quality),
             estimate_db=self.estimate(route, quality),
             psnr_db=self.known_real(route, quality),
+            sender=route.sender,
         )
+
+
+def psnr_bounded(reference: np.ndarray, test: np.ndarray, rows: int = 256) -> float:
+    """:func:`~sr_codec.imaging.metrics.psnr` computed in bands of ``rows`` rows: a 12 MP photo never needs float copies."""
+    if reference.shape != test.shape:
+        raise InputImageError(f"shape mismatch {reference.shape} vs {test.shape}")
+    total = 0
+    for top in range(0, reference.shape[0], rows):
+        diff = reference[top : top + rows].astype(np.int32) - test[top : top + rows]
+        flat = diff.ravel().astype(np.int64)
+        total += int(flat @ flat)
+    if total == 0:
+        return math.inf
+    return float(10.0 * np.log10(255.0 * 255.0 * reference.size / total))
 
 
 def quality_guess(session: Session, scale: int, budget: int) -> int:

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from .session import Route, Session, lowest_reaching, top_quality
 
-FAST_MAX_DECODES = 2
-"""Network runs ``mode="fast"`` allows itself to verify its prediction."""
+FAST_MAX_DECODES = 0
+"""Network runs ``mode="fast"`` does: none (it predicts; encoding never imports TensorFlow)."""
 
 
 def finalists_within(session: Session, routes: Sequence[Route], budget: int | None, qrange: tuple[int, int]) -> list[tuple[Route, int]]:
@@ -22,27 +22,26 @@ def finalists_within(session: Session, routes: Sequence[Route], budget: int | No
 
 
 def best_of(session: Session, finalists: list[tuple[Route, int]], mode: str) -> tuple[Route, int]:
-    """The finalist with the best real decoded PSNR (ties: fewer bytes); see the module doc for the modes."""
+    """The finalist with the best decoded PSNR (ties: fewer bytes).
+
+    ``"best"``: every finalist decoded for real. ``"fast"``: routes without a network are exact;
+    a network route is predicted (:meth:`Session.estimate`) and may only beat the scale-1
+    anchor (the inner codec alone) when its :meth:`Session.lower_bound` does too: the guarantee.
+    """
     if len(finalists) == 1:
         return finalists[0]
     if mode == "best":
-        for route, q in finalists:
-            session.real(route, q)
-    else:
-        best_real = max((session.real(r, q) for r, q in finalists if r.exact), default=-math.inf)
-        networks = sorted((f for f in finalists if not f[0].exact), key=lambda f: -session.estimate(*f))
-        for route, q in networks[:FAST_MAX_DECODES]:
-            if session.estimate(route, q) + session.margin(route) < best_real:
-                break
-            best_real = max(best_real, session.real(route, q))
-    measured = [(r, q) for r, q in finalists if session.known_real(r, q) is not None]
-    return max(measured, key=lambda f: (session.known_real(*f), -session.size(*f)))
+        return max(finalists, key=lambda f: (session.real(*f), -session.size(*f)))
+    anchor = max((session.real(r, q) for r, q in finalists if r.exact and r.scale == 1), default=-math.inf)
+    allowed = [f for f in finalists if f[0].exact or session.lower_bound(*f) >= anchor]
+    return max(allowed, key=lambda f: (session.estimate(*f), -session.size(*f)))
 
 
 def reaching(
     session: Session, routes: Sequence[Route], target: float, budget: int | None, qrange: tuple[int, int], mode: str
 ) -> list[tuple[Route, int]]:
-    """Routes at the lowest quality whose decoded PSNR reaches ``target`` (verified for real), within ``budget``.
+    """Routes at the lowest quality whose decoded PSNR reaches ``target`` (``"best"``: real decodes;
+    ``"fast"``: predicted for network routes), within ``budget``.
 
     A route is left out when it cannot reach the target in fewer bytes than a candidate
     already found (or in ``budget``); the smallest candidate is the answer. Empty when none reaches it.
@@ -70,38 +69,9 @@ def reaching(
                 verified.append((route, q))
         return verified
 
-    # fast: search every route on the prediction, verify the smallest network candidate(s) for real
-    pending: list[tuple[Route, int, float]] = []  # (route, quality, offset subtracted from the prediction)
+    # fast: search every route on the prediction; no network runs, so a network candidate stands on its estimate
     for route in routes:
-        q = search(route, cap_below([(r, q) for r, q, _ in pending] + verified), lambda q, r=route: session.estimate(r, q))
-        if q is None:
-            continue
-        if route.exact:
+        q = search(route, cap_below(verified), lambda q, r=route: session.estimate(r, q))
+        if q is not None:
             verified.append((route, q))
-        else:
-            pending.append((route, q, 0.0))
-    decodes = 0
-    while pending:
-        best_verified = min((session.size(*f) for f in verified), default=math.inf)
-        pending.sort(key=lambda p: session.size(p[0], p[1]))
-        route, q, offset = pending.pop(0)
-        if session.size(route, q) >= best_verified or decodes >= FAST_MAX_DECODES:
-            continue
-        real = session.real(route, q)
-        decodes += 1
-        if real >= target:
-            verified.append((route, q))
-            continue
-        # the prediction was optimistic by this much at this route: search again with it subtracted
-        offset += session.estimate(route, q, offset) - real
-        cap = cap_below(verified)
-        retry = search(route, cap, lambda q2, r=route, o=offset: session.estimate(r, q2, o))
-        if retry is not None and retry > q:
-            pending.append((route, retry, offset))
-    if not verified:  # every prediction failed: the routes without a network, no longer capped by them
-        for route in routes:
-            if route.exact:
-                q = search(route, budget, lambda q, r=route: session.real(r, q))
-                if q is not None:
-                    verified.append((route, q))
     return verified
