@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,31 +29,55 @@ def calibrate(
     inner: str | None = None,
     bins: int = 8,
     command: str = "",
+    learned: Callable[[int], tuple[str, str] | None] = lambda scale: None,
+    weights_dir: Path | str = zoo.WEIGHTS_DIR,
 ) -> GainTable:
     """Measure each shipped network's PSNR gain over bicubic against low-res bits per pixel.
 
-    For every image, scale with a network and quality: the gain = PSNR(network decode) -
+    For every image, route with a network and quality: the gain = PSNR(network decode) -
     PSNR(bicubic decode) of the same low-res bitstream. The curve is the mean gain in ``bins``
     equal-count bins of log2 bpp; ``residual_db`` is the spread of single gains around it.
+    ``learned(scale)``: the (downscaler, upscaler) pair shipped for a scale; its route's thumbnail is
+    the downscaler's and its curve is keyed by the upscaler id (the model its payloads name).
     """
+    from ..learned import learned_low_res
+
     codec = codecs.by_name(inner)
     points: dict[str, list[tuple[float, float]]] = {}
     model_scale: dict[str, int] = {}
     for rgb in images:
         h, w = rgb.shape[:2]
         for scale in scales:
-            model_id = receiver.model_for(scale)
-            if model_id == zoo.BICUBIC or effective_scale(h, w, scale) != scale:
+            if effective_scale(h, w, scale) != scale:
                 continue
-            model_scale[model_id] = scale
-            low = downsample(rgb, scale)
-            for q in qualities:
-                bitstream = codec.encode(low, q)
-                decoded = codec.decode(bitstream)
-                bicubic = psnr(rgb, upsample_bicubic(decoded, scale, (h, w)))
-                network = psnr(rgb, np.asarray(receiver.upscale(decoded, scale, model_id))[:h, :w])
-                bpp = 8.0 * len(bitstream) / (low.shape[0] * low.shape[1])
-                points.setdefault(model_id, []).append((math.log2(bpp), network - bicubic))
+            bicubic_low = downsample(rgb, scale)
+            routes = [(receiver.model_for(scale), bicubic_low)]
+            pair = learned(scale) if codec.name == "avif" else None
+            if pair is not None:
+                routes.append((pair[1], learned_low_res(rgb, scale, pair[0], weights_dir, bicubic_low_res=bicubic_low)))
+            for model_id, low in routes:
+                if model_id == zoo.BICUBIC:
+                    continue
+                model_scale[model_id] = scale
+                _measure(points.setdefault(model_id, []),
+                         rgb, low, scale, model_id, codec, receiver, qualities)
+    return _table(points, model_scale, bins, command)
+
+
+def _measure(out: list, rgb, low, scale, model_id, codec, receiver, qualities) -> None:
+    """(log2 low-res bpp, network - bicubic dB) of ``low`` coded at each quality."""
+    h, w = rgb.shape[:2]
+    for q in qualities:
+        bitstream = codec.encode(low, q)
+        decoded = codec.decode(bitstream)
+        bicubic = psnr(rgb, upsample_bicubic(decoded, scale, (h, w)))
+        network = psnr(rgb, np.asarray(receiver.upscale(decoded, scale, model_id))[:h, :w])
+        if math.isfinite(bicubic) and math.isfinite(network):
+            bpp = 8.0 * len(bitstream) / (low.shape[0] * low.shape[1])
+            out.append((math.log2(bpp), network - bicubic))
+
+
+def _table(points: dict[str, list[tuple[float, float]]], model_scale: dict[str, int], bins: int, command: str) -> GainTable:
     curves = {}
     for model_id, pts in points.items():
         pts.sort()
@@ -98,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m sr_codec.rate " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     receiver = Receiver.shipped(args.weights_dir)
     images = _calibration_images(args.data, args.limit, args.crop, args.seed)
-    table = calibrate(images, receiver, qualities=args.qualities, command=command)
+    from ..learned import learned_pair
+
+    table = calibrate(images, receiver, qualities=args.qualities, command=command,
+                      learned=lambda scale: learned_pair(scale, args.weights_dir), weights_dir=args.weights_dir)
     out = Path(args.out) if args.out else Path(args.weights_dir) / PROXY_FILE
     out.write_text(json.dumps(table.to_json(), indent=1) + "\n")
     for model_id, c in sorted(table.curves.items()):
