@@ -240,3 +240,21 @@ def _full_file(photo: np.ndarray) -> bytes:
     if not _FULL_FILE:
         _FULL_FILE.append(pillow_avif(crop(photo, 40, 30), 40))
     return _FULL_FILE[0]
+
+
+def test_four_four_four_avif_is_stored_bare_and_its_container_rebuilt_byte_for_byte(photo):
+    """4:4:4 (AV1 profile 1): the sequence header carries the subsampling; ``av1C``, brands and ``pixi`` follow it."""
+    from sr_codec.codecs.avif import AvifCodec
+
+    image = np.ascontiguousarray(photo[:64, :96])
+    codec = AvifCodec(speed=8, subsampling="4:4:4")
+    full = codec.encode_full(image, 60)
+    bitstream = codec.encode(image, 60)
+    assert not codec.is_full_file(bitstream) and build_avif(bitstream) == full
+    header = parse_sequence_header(bitstream)
+    assert (header.seq_profile, header.subsampling_x, header.subsampling_y) == (1, 0, 0)
+    assert codec.decode(bitstream).shape == image.shape
+    from sr_codec.errors import InputImageError
+
+    with pytest.raises(InputImageError):
+        AvifCodec(subsampling="4:2:2")
