@@ -100,18 +100,22 @@ def test_max_bytes_and_modes(capsys, tmp_path, tiny_png):
 def test_scale_auto_and_target_psnr(capsys, tmp_path, tiny_png, small_photo):
     tiny = small_photo[:48, :64]
     assert run(capsys, "encode", tiny_png, tmp_path / "auto.src", "--scale", "AUTO")[0] == 0
-    assert len((tmp_path / "auto.src").read_bytes()) <= sr_codec.rate.DEFAULT_MAX_BYTES
+    assert len((tmp_path / "auto.src").read_bytes()) <= sr_codec.rate.default_budget(*sr_codec.decode_preview((tmp_path / "auto.src").read_bytes()).shape[:2])
 
     sizes = {}
     for target in ("22", "26"):  # x2 bicubic on this crop tops out near 28 dB
         out_path = tmp_path / f"target{target}.src"
-        code, _, err = run(capsys, "encode", tiny_png, out_path, "--target-psnr", target, "--scale", "2")
+        code, _, err = run(capsys, "encode", tiny_png, out_path, "--target-psnr", target, "--scale", "2",
+                           "--mode", "best")  # fast mode predicts the network's PSNR; best decodes it
         assert code == 0 and err == ""
         data = out_path.read_bytes()
         assert sr_codec.inspect(data).scale == 2
         assert psnr(tiny, sr_codec.decode(data)) >= float(target)
         sizes[target] = len(data)
     assert sizes["22"] < sizes["26"]  # the smallest payload reaching each target
+
+    code, _, err = run(capsys, "encode", tiny_png, tmp_path / "miss.src", "--target-psnr", "90", "--max-bytes", "400")
+    assert code == 0 and "warning: target_psnr 90 dB not reached" in err
 
 
 def test_decode_tile_and_runtime_reach_decode(capsys, tmp_path, photo_png, monkeypatch):

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import sr_codec
+from sr_codec import codecs
 from sr_codec import InputImageError, LimitExceededError, decode_preview, encode, inspect, rate
 from sr_codec.imaging.resample import upsample_bicubic
 from sr_codec.imaging.metrics import psnr
@@ -164,7 +165,10 @@ def test_unreachable_budget_is_a_limit_error_naming_the_smallest_payload():
         rate.choose(image, max_bytes=40, receiver=bicubic_receiver())
 
 
-def test_fixed_scale_with_a_budget_picks_the_highest_quality_that_fits():
+def test_fixed_scale_with_a_budget_picks_the_highest_quality_that_fits(monkeypatch):
+    from sr_codec.sender.rate import final
+
+    monkeypatch.setattr(final, "FINAL_SPEED_BY_PIXELS", ())  # the probe's speed is the final one
     image = IMAGES["astronaut"]
     choice = rate.choose(image, scale=4, max_bytes=900)  # one route: nothing to decode, whatever is shipped
     assert choice.scale == 4 and len(choice.payload) <= 900 and choice.network_decodes == 0
@@ -241,7 +245,10 @@ def test_fast_runs_no_network_and_best_runs_it_on_every_network_finalist():
     assert fast.psnr_db <= best.psnr_db
 
 
-def test_fast_and_best_agree_when_the_predictor_is_right():
+def test_fast_and_best_agree_when_the_predictor_is_right(monkeypatch):
+    from sr_codec.sender.rate import final
+
+    monkeypatch.setattr(final, "FINAL_SPEED_BY_PIXELS", ())  # compare the choices, not the final encodes
     image = IMAGES["astronaut"]
     max_bytes = budget(image, 0.3)
     probe = rate.choose(image, max_bytes=max_bytes, mode="best", receiver=fake_receiver(image, strength=0.5))
@@ -327,13 +334,32 @@ def test_target_within_a_budget_never_exceeds_it():
 # -------------------------------------------------------------------------- defaults and inputs
 
 
+def test_the_final_encode_is_slower_and_never_worse_in_the_same_budget():
+    from sr_codec.sender.rate import final
+
+    image = IMAGES["astronaut"]
+    choice = rate.choose(image, scale=4, max_bytes=900, receiver=bicubic_receiver())
+    probe = rate.choose(image, scale=4, max_bytes=900, receiver=bicubic_receiver(), mode="best")  # no recode
+    assert len(choice.payload) <= 900
+    assert choice.psnr_db >= probe.psnr_db
+    h, w = (side // 4 for side in image.shape[:2])
+    assert final.final_codec(codecs.by_name("avif"), *image.shape[:2], 4).speed_for(h, w) < codecs.by_name(
+        "avif").speed_for(h, w)
+
+
+def test_the_default_budget_is_bits_per_pixel_with_a_floor_and_a_cap():
+    assert rate.default_budget(480, 320) == int(rate.DEFAULT_BITS_PER_PIXEL * 480 * 320 / 8)
+    assert rate.default_budget(16, 16) == rate.DEFAULT_MIN_BYTES
+    assert rate.default_budget(3000, 4000) == rate.DEFAULT_MAX_BYTES_CAP
+
+
 def test_auto_without_a_budget_uses_the_default_budget(monkeypatch):
     image = IMAGES["astronaut"]
     payload = encode(image, scale="auto")
-    assert len(payload) <= rate.DEFAULT_MAX_BYTES
+    assert len(payload) <= rate.default_budget(*image.shape[:2])
     from sr_codec.sender.rate import choose as choose_module
 
-    monkeypatch.setattr(choose_module, "DEFAULT_MAX_BYTES", 20)  # nothing fits: soft, the smallest payload there is
+    monkeypatch.setattr(choose_module, "default_budget", lambda h, w: 20)  # nothing fits: soft, the smallest payload
     choice = rate.choose(image)
     smallest = min(len(encode(image, scale=s, quality=0)) for s in rate.AUTO_SCALES)
     assert len(choice.payload) == smallest and choice.max_bytes is None

@@ -59,8 +59,9 @@ def encode(
       resolution within N bytes.
     * ``target_psnr=dB``: the smallest payload whose decoded PSNR reaches ``dB`` (within
       ``max_bytes`` when both are given); when no setting reaches it, the best one there is.
-    * ``scale="auto"`` alone: ``max_bytes=sr_codec.rate.DEFAULT_MAX_BYTES``, as a soft limit
-      (the smallest payload there is when nothing fits).
+    * ``scale="auto"`` alone: ``max_bytes=sr_codec.rate.default_budget(height, width)`` (0.0625 bits
+      per pixel, at least 1,000 and at most 40,000 bytes), as a soft limit (the smallest payload
+      there is when nothing fits).
 
     ``sender``: who makes the thumbnail on the fixed path: ``"auto"`` (default: the shipped
     learned downscaler of the scale with AVIF, bicubic otherwise), ``"learned"`` or ``"bicubic"``.

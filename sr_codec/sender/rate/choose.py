@@ -17,13 +17,29 @@ from ..builder import PayloadBuilder, check_mode, check_scale, effective_scale, 
 from .receiver_model import Receiver
 from .search import Q_MAX, Q_MIN
 from .session import Route, Session, Trial
+from .final import code_at_full_size, final_codec, recode_slower
+from .proxy import mosaic_image, uses_proxy
 from .strategies import best_of, finalists_within, reaching
 
 AUTO_SCALES = (1, 2, 4, 10)
 """The scales ``scale="auto"`` chooses among (each lowered for images smaller than it)."""
-DEFAULT_MAX_BYTES = 4000
-"""The budget of ``encode(img, scale="auto")`` with neither ``max_bytes`` nor ``target_psnr``:
-soft (when nothing fits, the smallest payload there is rather than an error)."""
+DEFAULT_BITS_PER_PIXEL = 0.0625
+"""The default budget in bits per input pixel. Today's fixed default (x4, AVIF q50) spends a median
+0.063 bpp on the 480 training photos (10th-90th percentile 0.043-0.083), so the rate-controlled default
+keeps the payload sizes users had and spends them on the best route for each photo (docs/rate_control.md)."""
+DEFAULT_MIN_BYTES = 1000
+"""The default budget's floor: the 10th percentile of today's default payloads on the training photos
+(967 B); below it a thumbnail has too few bytes to be worth a super-resolution decode."""
+DEFAULT_MAX_BYTES_CAP = 40_000
+"""The default budget's cap: a 12 MP photo gets 40 kB (0.027 bpp), not 94 kB, in a chat message."""
+DEFAULT_MAX_BYTES = DEFAULT_MIN_BYTES
+"""Kept for compatibility: the smallest default budget (see :func:`default_budget`)."""
+
+
+def default_budget(height: int, width: int) -> int:
+    """The soft byte budget of ``encode(img)`` / ``scale="auto"`` alone: :data:`DEFAULT_BITS_PER_PIXEL`
+    of the image, at least :data:`DEFAULT_MIN_BYTES` and at most :data:`DEFAULT_MAX_BYTES_CAP`."""
+    return int(min(max(DEFAULT_BITS_PER_PIXEL * height * width / 8, DEFAULT_MIN_BYTES), DEFAULT_MAX_BYTES_CAP))
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,19 @@ def _check_arguments(scale, quality, max_bytes, target_psnr, mode) -> tuple[Sequ
     return scales, None if max_bytes is None else int(max_bytes), target_psnr
 
 
+def _select(
+    session: Session, routes: list[Route], budget: int | None, target_psnr: float | None,
+    qrange: tuple[int, int], mode: str,
+) -> tuple[tuple[Route, int] | None, list[tuple[Route, int]]]:
+    """(the chosen route and quality or None when nothing fits ``budget``, the finalists)."""
+    if target_psnr is not None:
+        finalists = reaching(session, routes, target_psnr, budget, qrange, mode)
+        if finalists:
+            return min(finalists, key=lambda f: session.size(*f)), finalists
+    finalists = finalists_within(session, routes, budget, qrange)
+    return (best_of(session, finalists, mode) if finalists else None), finalists
+
+
 def choose(
     image: object,
     *,
@@ -118,7 +147,7 @@ def choose(
     ``max_bytes``: the payload is at most this many bytes; :class:`LimitExceededError` when even
     the smallest setting is bigger. ``target_psnr``: the smallest payload whose decoded RGB PSNR
     reaches it (within ``max_bytes`` if given); when none does, the best decoded PSNR there is
-    (``reached_target`` is then False). Neither: ``max_bytes=DEFAULT_MAX_BYTES``, soft.
+    (``reached_target`` is then False). Neither: ``max_bytes=default_budget(height, width)``, soft.
     ``receiver``: the decoder to judge by (default: the shipped models, :meth:`Receiver.shipped`).
     """
     started = time.perf_counter()
@@ -126,36 +155,41 @@ def choose(
     scales, max_bytes, target_psnr = _check_arguments(scale, quality, max_bytes, target_psnr, mode)
     codec = codecs.by_name(inner)
     soft = max_bytes is None and target_psnr is None
-    if soft:
-        max_bytes = DEFAULT_MAX_BYTES
-    budget = None if max_bytes is None else min(max_bytes, limits.max_payload_bytes)
     with wrap_foreign(InputImageError, "encode"):
         img = load_for_encoding(image, limits)
+        if soft:
+            max_bytes = default_budget(img.height, img.width)
+        budget = None if max_bytes is None else min(max_bytes, limits.max_payload_bytes)
         receiver = receiver if receiver is not None else Receiver.shipped(codec=codec)
         builder = PayloadBuilder(img, codec, limits)
-        # Scale 1 competes head-on with a plain file of the codec, so it is coded exactly as one: the
-        # guarantee's anchor. Its faster default configuration, when different, guides scale 1's searches.
-        hull = codec.as_plain_file()
-        twin = None
-        if hull.speed_for(img.height, img.width) != codec.speed_for(img.height, img.width):
-            twin = Session(builder, receiver)
-        session = Session(builder, receiver, lambda scale: hull if scale == 1 else codec, twin)
         routes = routes_for(img.height, img.width, scales, receiver)
         qrange = (codec.default_quality,) * 2 if codec.lossless else (Q_MIN, Q_MAX)
-
-        chosen = None
-        finalists: list[tuple[Route, int]] = []
-        if target_psnr is not None:
-            finalists = reaching(session, routes, target_psnr, budget, qrange, mode)
-            if finalists:
-                chosen = min(finalists, key=lambda f: session.size(*f))
+        if uses_proxy(img.height, img.width, mode):
+            # decide on a mosaic of tiles at the same bits per pixel, then code the photo itself
+            proxy = PayloadBuilder(mosaic_image(img), codec, limits)
+            share = proxy.image.rgb.shape[0] * proxy.image.rgb.shape[1] / (img.height * img.width)
+            proxy_session = Session(proxy, receiver)
+            picked = _select(proxy_session, routes, None if budget is None else max(1, int(budget * share)),
+                             target_psnr, qrange, mode)
+            session = Session(builder, receiver, lambda scale: final_codec(codec, img.height, img.width, scale))
+            chosen, finalists = code_at_full_size(session, proxy_session, picked, routes, budget, qrange)
+        else:
+            # Scale 1 competes head-on with a plain file of the codec, so it is coded exactly as one: the
+            # guarantee's anchor. Its faster default configuration, when different, guides scale 1's searches.
+            hull = codec.as_plain_file()
+            twin = None
+            if hull.speed_for(img.height, img.width) != codec.speed_for(img.height, img.width):
+                twin = Session(builder, receiver)
+            session = Session(builder, receiver, lambda scale: hull if scale == 1 else codec, twin)
+            proxy_session = None
+            chosen, finalists = _select(session, routes, budget, target_psnr, qrange, mode)
+        final_session = session
+        if proxy_session is None and chosen is not None and mode == "fast":
+            chosen, final_session = recode_slower(session, chosen, budget, qrange,
+                                                  lambda scale: final_codec(codec, img.height, img.width, scale))
         if chosen is None:
-            finalists = finalists_within(session, routes, budget, qrange)
-            if finalists:
-                chosen = best_of(session, finalists, mode)
-            elif soft:
-                finalists = [(r, qrange[0]) for r in routes]
-                chosen = min(finalists, key=lambda f: session.size(*f))
+            if soft:
+                chosen = min(((r, qrange[0]) for r in routes), key=lambda f: session.size(*f))
             else:
                 smallest = min(((session.size(r, qrange[0]), r) for r in routes), key=lambda s: s[0])
                 raise LimitExceededError(
@@ -164,10 +198,10 @@ def choose(
                     f"(scale {smallest[1].scale}, {codec.name} quality {qrange[0]})"
                 )
         route, q = chosen
-        payload = session.payload(route, q)
+        payload = final_session.payload(route, q)
         limits.check_payload_bytes(len(payload))
-        real = session.known_real(route, q)
-        judged = real if real is not None else session.estimate(route, q)
+        real = final_session.known_real(route, q) if proxy_session is None else None
+        judged = real if real is not None else (proxy_session or final_session).estimate(route, q)
         return RateChoice(
             payload=payload,
             scale=route.scale,
@@ -179,8 +213,9 @@ def choose(
             max_bytes=None if soft else max_bytes,
             target_psnr=target_psnr,
             reached_target=None if target_psnr is None else judged >= target_psnr,
-            finalists=tuple(session.trial(r, qq) for r, qq in finalists),
-            encodes=session.encodes,
+            finalists=tuple((proxy_session or session).trial(r, qq) for r, qq in finalists),
+            encodes=session.encodes + (final_session.encodes if final_session is not session else 0)
+            + (proxy_session.encodes if proxy_session is not None else 0),
             network_decodes=session.network_decodes,
             seconds=time.perf_counter() - started,
             sender=route.sender,

@@ -27,6 +27,10 @@ LOWER_BOUND_RESIDUALS = 2.0
 (``mode="fast"`` beats the scale-1 anchor with a network only on that bound: the guarantee)."""
 
 
+TARGET_SAFETY_RESIDUALS = 1.0
+"""``mode="fast"`` aims a network route this many residuals above a PSNR target (it runs no network to check)."""
+
+
 @dataclass(frozen=True)
 class Route:
     """A way to code the image: the scale, the model the payload names, and who makes the thumbnail."""
@@ -134,6 +138,12 @@ class Session:
         curve = self.curve(route)
         gain = curve.at(self.low_res_bpp(route.scale, quality, route.sender)) if curve is not None else 0.0
         return base + gain - offset
+
+    def safety(self, route: Route) -> float:
+        """What ``mode="fast"`` subtracts from a network route's prediction when aiming at a PSNR target:
+        :data:`TARGET_SAFETY_RESIDUALS` residuals (0 without a calibrated gain: bicubic is then the prediction)."""
+        curve = self.curve(route)
+        return 0.0 if curve is None else TARGET_SAFETY_RESIDUALS * curve.residual_db
 
     def lower_bound(self, route: Route, quality: int) -> float:
         """A decoded PSNR the route reaches with high confidence (exact without a network).

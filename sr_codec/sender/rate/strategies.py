@@ -71,7 +71,7 @@ def reaching(
 
     # fast: search every route on the prediction; no network runs, so a network candidate stands on its estimate
     for route in routes:
-        q = search(route, cap_below(verified), lambda q, r=route: session.estimate(r, q))
+        q = search(route, cap_below(verified), lambda q, r=route: session.estimate(r, q, session.safety(r)))
         if q is not None:
             verified.append((route, q))
     return verified
