@@ -2,6 +2,8 @@
 
     python -m benchmarks.rate_control --data ../shared/data/val/BSD100 --bpp 0.02 0.05 0.1 0.25 0.5 \\
         [--limit N] [--mode fast best] [--weights-dir DIR] --out results/rate_control
+    python -m benchmarks.rate_control --fast-report --data ../shared/data/val/BSD100 \\
+        --bpp 0.03 0.0625 0.125 0.25 --sizes 2 12 --out results/rate_fast   (issue 13's numbers)
 
 For every image and budget (bytes = bpp x pixels / 8, whole payloads and whole files):
 
@@ -270,8 +272,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights-dir", type=Path, help="models to encode and decode with (default: the shipped ones)")
     parser.add_argument("--device", choices=["cpu", "gpu"], help="where networks run (default: automatic)")
     parser.add_argument("--out", type=Path, default=Path("results/rate_control"))
+    fast = parser.add_argument_group("issue 13's fast-mode report (benchmarks/common/rate_fast.py)")
+    fast.add_argument("--fast-report", action="store_true", help="times, quality lost, guarantee and BD-rate of fast mode")
+    fast.add_argument("--train", default="../shared/data/train/sun_hays80", help="photos upscaled to --sizes")
+    fast.add_argument("--sizes", type=float, nargs="*", default=[2.0, 12.0], help="large-photo sizes, megapixels")
+    fast.add_argument("--large-photos", type=int, default=3)
+    fast.add_argument("--timing-bpp", type=float, default=0.1, help="the max_bytes budget timed")
+    fast.add_argument("--target", type=float, default=30.0, help="the target_psnr timed")
+    fast.add_argument("--share-limit", type=int, default=20, help="images also run without the slower final encode")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.fast_report:
+        from benchmarks.common import rate_fast
+
+        return rate_fast.run(args)
 
     from sr_codec import rate
     from sr_codec.zoo import manifest as zoo
