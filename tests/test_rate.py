@@ -541,3 +541,36 @@ def test_learned_pairs_add_a_route_beside_the_bicubic_one():
     assert rate.Route(4, "pair-up", "learned") in routes and rate.Route(4, "bicubic") in routes
     assert [r for r in routes if r.sender == "learned"] == [rate.Route(4, "pair-up", "learned")]
     assert not rate.Route(4, "pair-up", "learned").exact
+
+
+# ----------------------------------------------------------------------------- large photos
+
+
+def test_the_mosaic_samples_whole_tiles_spread_over_the_photo():
+    from sr_codec.sender.rate import proxy
+
+    rgb = np.arange(1200 * 1700 * 3, dtype=np.uint32).reshape(1200, 1700, 3).astype(np.uint8)
+    origins = proxy.tile_origins(1200, 1700)
+    assert len(origins) == proxy.PROXY_TILES
+    assert all(0 <= top <= 1200 - proxy.TILE_SIDE and 0 <= left <= 1700 - proxy.TILE_SIDE for top, left in origins)
+    assert len({top for top, _ in origins}) > 1 and len({left for _, left in origins}) > 1  # spread both ways
+    tiles = proxy.mosaic(rgb)
+    assert tiles.shape == (2 * proxy.TILE_SIDE, 4 * proxy.TILE_SIDE, 3)
+    top, left = origins[0]
+    assert np.array_equal(tiles[: proxy.TILE_SIDE, : proxy.TILE_SIDE], rgb[top : top + proxy.TILE_SIDE, left : left + proxy.TILE_SIDE])
+    assert all(s % 10 == 0 and s % 4 == 0 for s in (proxy.TILE_SIDE,))
+    assert not proxy.uses_proxy(1000, 1000, "fast") and proxy.uses_proxy(1000, 1001, "fast")
+    assert not proxy.uses_proxy(2000, 2000, "best")
+
+
+def test_a_large_photo_is_decided_on_the_mosaic_and_honours_the_budget():
+    tile = IMAGES["astronaut"]
+    reps = (-(-1100 // tile.shape[0]), -(-1200 // tile.shape[1]), 1)
+    rgb = np.ascontiguousarray(np.tile(tile, reps)[:1100, :1200])
+    max_bytes = budget(rgb, 0.03)
+    choice = rate.choose(rgb, max_bytes=max_bytes, receiver=bicubic_receiver())
+    assert choice.payload_bytes <= max_bytes
+    assert choice.psnr_db is None and choice.estimate_db is not None  # predicted from the mosaic
+    decoded = decode_preview(choice.payload)
+    assert inspect(choice.payload).width == 1200 and decoded.shape[:2] == (1100 // choice.scale, 1200 // choice.scale)
+    assert choice.encodes < 30
