@@ -171,7 +171,8 @@ def choose(
             proxy_session = Session(proxy, receiver)
             picked = _select(proxy_session, routes, None if budget is None else max(1, int(budget * share)),
                              target_psnr, qrange, mode)
-            session = Session(builder, receiver, lambda scale: final_codec(codec, img.height, img.width, scale))
+            twin = Session(builder, receiver) if codec.as_plain_file() != codec else None  # scale 1's fast guide
+            session = Session(builder, receiver, lambda scale: final_codec(codec, img.height, img.width, scale), twin)
             chosen, finalists = code_at_full_size(session, proxy_session, picked, routes, budget, qrange)
         else:
             # Scale 1 competes head-on with a plain file of the codec, so it is coded exactly as one: the

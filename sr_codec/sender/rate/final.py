@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ...codecs import InnerCodec
 from ...imaging.resample import low_res_size
 from .search import highest_fitting
-from .session import Route, Session
+from .session import Route, Session, top_quality
 
 FINAL_SPEED_BY_PIXELS: tuple[tuple[int, int], ...] = ((16_384, 5), (65_536, 6))
 """libavif speed of the final encode by low-res pixel count: (largest pixel count, speed); above the
@@ -75,5 +75,6 @@ def code_at_full_size(
     route, q = chosen
     if budget is None:
         return chosen, finalists
-    fitting = highest_fitting(lambda x: full.size(route, x), budget, lo, hi, guess=q)
+    # scale 1 is a plain (slow) file: its fast twin's sizes, ratio-corrected, find the quality (top_quality)
+    fitting = top_quality(full, route, budget, qrange, guess=q)
     return (None if fitting is None else (route, fitting)), finalists

@@ -213,12 +213,16 @@ def quality_guess(session: Session, scale: int, budget: int) -> int:
     return int(min(max(30 + 30 * math.log2(max(bpp, 1e-6) / 0.25), Q_MIN), Q_MAX))
 
 
-def top_quality(session: Session, route: Route, budget: int | None, qrange: tuple[int, int]) -> int | None:
-    """The highest quality of ``route`` whose payload fits ``budget`` (None = any size: the top of the range)."""
+def top_quality(
+    session: Session, route: Route, budget: int | None, qrange: tuple[int, int], guess: int | None = None
+) -> int | None:
+    """The highest quality of ``route`` whose payload fits ``budget`` (None = any size: the top of the range).
+
+    ``guess``: where to start (default: :func:`quality_guess`)."""
     lo, hi = qrange
     if budget is None:
         return hi
-    guess = quality_guess(session, route.scale, budget)
+    guess = quality_guess(session, route.scale, budget) if guess is None else guess
     twin = session.twin
     if twin is not None and route.scale == 1:
         # The fast configuration's sizes, corrected by their ratio to the slow one's at one quality,
