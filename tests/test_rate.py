@@ -488,6 +488,30 @@ def test_calibrate_measures_the_network_gain_over_bicubic():
     assert curve.gain_db == pytest.approx((0.0, 0.0, 0.0)) and curve.residual_db == pytest.approx(0.0)
 
 
+def test_calibrate_measures_a_learned_route_on_its_own_thumbnail(monkeypatch):
+    """A learned pair's curve is keyed by its upscaler and measured on the downscaler's thumbnail."""
+    from sr_codec.imaging.resample import downsample
+    from sr_codec.sender import learned
+
+    thumbnails = []
+
+    def fake_downscaler(rgb, scale, down_id, weights_dir=None, bicubic_low_res=None):
+        assert down_id == "pair-down"
+        thumbnails.append(scale)
+        return np.clip(downsample(rgb, scale).astype(np.int16) + 3, 0, 255).astype(np.uint8)  # not bicubic's
+
+    monkeypatch.setattr(learned, "learned_low_res", fake_downscaler)
+    receiver = rate.Receiver(
+        model_for=lambda s: "fake" if s == 4 else zoo.BICUBIC,
+        upscale=lambda low, s, m: upsample_bicubic(low, s),
+        tag_for=lambda m: FAKE_TAG,
+    )
+    table = rate.calibrate([IMAGES["astronaut"]], receiver, scales=(4,), qualities=(20, 60), bins=2,
+                           learned=lambda s: ("pair-down", "pair-up") if s == 4 else None)
+    assert set(table.curves) == {"fake", "pair-up"} and thumbnails == [4]
+    assert table.curves["pair-up"].scale == 4 and table.curves["pair-up"].samples == 2
+
+
 # ------------------------------------------------------------------- flat images, misses, no TensorFlow
 
 
