@@ -286,3 +286,26 @@ def test_peers_run_when_shared_peers_exist(small_photo):
     for method in methods:
         out = method.upscale(low, method.scale)
         assert out.shape == (20 * method.scale, 24 * method.scale, 3) and out.dtype == np.uint8, method.name
+
+
+def test_the_fast_rate_report_counts_guarantee_violations_and_quality_lost():
+    from benchmarks.common import rate_fast
+
+    def record(ours, avif_at_budget, fast, best):
+        curve = {"bytes": [1000, 2000, 4000], "psnr": [25.0, 27.0, 29.0]}
+        return {
+            "pixels": 1, "plain_avif_s": 1.0, "max_bytes_s": 2.0, "target_psnr_s": 3.0, "default_s": 0.5,
+            "sr": {"bytes": [900, 1800, 3600], "psnr": ours, "avif_at_budget": avif_at_budget},
+            "default_fast_psnr": fast, "default_best_psnr": best,
+            "fixed_x4": curve, "avif": curve, "webp": curve,
+        }
+
+    summary = rate_fast.summarise_bsd([
+        record([25.0, 27.0, 29.0], [None, 26.5, 29.5], fast=25.0, best=25.2),  # one violation (29 < 29.5)
+        record([25.0, 27.0, 29.0], [None, 26.0, 28.0], fast=25.0, best=25.0),
+    ])
+    assert summary["guarantee"] == {"violations": 1, "checks": 4}
+    assert summary["quality_lost_vs_best_db"]["worst"] == pytest.approx(0.2)
+    assert summary["quality_lost_vs_best_db"]["mean"] == pytest.approx(0.1)
+    assert summary["times"]["default_ratio_to_plain_avif"] == pytest.approx(0.5)
+    assert summary["bd_rate"]["default_vs_avif"]["mean_pct"] < 0  # 10 % fewer bytes at every PSNR
