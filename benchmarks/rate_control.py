@@ -280,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fast.add_argument("--timing-bpp", type=float, default=0.1, help="the max_bytes budget timed")
     fast.add_argument("--target", type=float, default=30.0, help="the target_psnr timed")
     fast.add_argument("--share-limit", type=int, default=20, help="images also run without the slower final encode")
+    fast.add_argument("--speed-share", action="store_true",
+                      help="only: the default budget's choice with and without the slower final encode (PSNR, bytes)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.fast_report:

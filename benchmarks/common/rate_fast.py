@@ -198,6 +198,37 @@ def summarise_bsd(records: list[dict]) -> dict:
     }
 
 
+def speed_share(paths: list, bpp: float) -> dict:
+    """At budget ``bpp``: the fast choice with and without the slower final encode, decoded PSNR and bytes."""
+    import sr_codec
+    from benchmarks.common.data import load_rgb as bench_load
+    from sr_codec import rate
+    from sr_codec.imaging.metrics import psnr
+    from sr_codec.sender.rate import final
+
+    rows = []
+    for path in paths:
+        rgb = bench_load(path)
+        budget = int(bpp * rgb.shape[0] * rgb.shape[1] / 8)
+        row = {}
+        for label, table in (("final", final.FINAL_SPEED_BY_PIXELS), ("probe", ())):
+            saved, final.FINAL_SPEED_BY_PIXELS = final.FINAL_SPEED_BY_PIXELS, table
+            try:
+                choice = rate.choose(rgb, max_bytes=budget)
+            finally:
+                final.FINAL_SPEED_BY_PIXELS = saved
+            row[label] = (choice.scale, choice.payload_bytes, psnr(rgb, sr_codec.decode(choice.payload)))
+        rows.append(row)
+    recoded = [r for r in rows if r["final"][0] > 1]
+    gains = [r["final"][2] - r["probe"][2] for r in recoded]
+    return {
+        "bpp": bpp, "images": len(rows), "scale_above_1": len(recoded),
+        "psnr_gain_db_mean_where_recoded": float(np.mean(gains)) if gains else None,
+        "psnr_gain_db_mean_all": float(np.mean([r["final"][2] - r["probe"][2] for r in rows])),
+        "bytes_ratio_mean_where_recoded": float(np.mean([r["final"][1] / r["probe"][1] for r in recoded])) if recoded else None,
+    }
+
+
 def run(args) -> int:
     from benchmarks.common.data import image_paths
     from benchmarks.common.data import load_rgb as bench_load
@@ -207,6 +238,11 @@ def run(args) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict = {"command": " ".join(sys.argv), "note": "2-core CPU shared with a training job and other helpers"}
+    if args.speed_share:
+        report["speed_share"] = speed_share(image_paths(args.data)[: args.limit], rate.DEFAULT_BITS_PER_PIXEL)
+        (args.out / "speed_share.json").write_text(json.dumps(report, indent=1) + "\n")
+        print(json.dumps(report, indent=1))
+        return 0
     if args.sizes:
         train = image_paths(args.train)[: args.large_photos]
         report["large"] = large_timings([str(p) for p in train], args.sizes, args.timing_bpp, args.target)

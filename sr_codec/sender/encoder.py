@@ -66,7 +66,8 @@ def encode(
     ``sender``: who makes the thumbnail on the fixed path: ``"auto"`` (default: the shipped
     learned downscaler of the scale with AVIF, bicubic otherwise), ``"learned"`` or ``"bicubic"``.
 
-    ``mode``: ``"fast"`` (predict each scale's decoded PSNR, run the network once or twice)
+    ``mode``: ``"fast"`` (predict each route's decoded PSNR from a calibrated gain table; no network runs,
+    TensorFlow is not imported; a ``target_psnr`` reached is then a prediction)
     or ``"best"`` (decode every finalist with the network). See :func:`sr_codec.rate.choose`
     for the full report of a choice.
     """

@@ -11,21 +11,24 @@ A *route* is a scale and the model the payload names for it; scale 1 always has 
 * **Byte budget** (``max_bytes``): for each route, the highest quality whose whole payload
   fits (a monotone search: encodes only, cheap at low resolution); then the finalist whose
   decoded PSNR is best. ``mode="best"`` decodes every finalist with the network;
-  ``mode="fast"`` predicts each network finalist's PSNR (bicubic-decode PSNR plus the
-  network's measured gain at that many low-res bits per pixel, :class:`GainTable`) and runs
-  the network on at most :data:`FAST_MAX_DECODES` of them.
+  ``mode="fast"`` runs no network: it predicts each network finalist's PSNR (bicubic-decode
+  PSNR plus the network's measured gain at that many low-res bits per pixel, :class:`GainTable`),
+  and a network route beats the scale-1 anchor only on its lower bound.
 * **Quality target** (``target_psnr``): for each route, the lowest quality whose decoded PSNR
   reaches the target; the smallest payload wins. Best mode searches on real decodes; fast mode
-  on the prediction, then verifies the winner with the network (at most two decodes). When no
-  setting reaches the target, the payload with the best decoded PSNR (within ``max_bytes``).
+  on the prediction, aimed one residual above the target. When no setting reaches the target,
+  the payload with the best decoded PSNR (within ``max_bytes``), reported as not reached.
+* **Large photos** (fast, above 1 MP, ``proxy``): decided on a mosaic of tiles, then only the
+  chosen route is coded at full size. **Final encode** (``final``): the chosen low-res image is
+  coded again at a slower libavif speed when that is no worse in the same bytes.
 
 Modules: ``choose`` (the entry point and its report), ``strategies`` (budget and target searches
 over routes), ``session`` (every encode and decode of one image, cached), ``search`` (monotone
 integer searches), ``predictor`` (the gain table), ``receiver_model`` (the decoder as the encoder
-models it), ``calibrate`` (``python -m sr_codec.rate``: measures the gain table).
+models it), ``proxy`` (the mosaic), ``final`` (the final encode's speed), ``calibrate`` (``python -m sr_codec.rate``: measures the gain table).
 
 **Guarantee.** Routes without a network (scale 1 "inner codec alone" among them) are always
-measured exactly, and the final choice is made on real PSNRs only, so on any image at any
+measured exactly, and a network route wins on real PSNRs (best) or on a calibrated lower bound (fast), so on any image at any
 budget the chosen payload decodes at least as well as a plain Pillow .avif file at full
 resolution within the same bytes. Scale 1 is coded at Pillow's default AVIF speed for this
 (:meth:`~sr_codec.codecs.InnerCodec.as_plain_file`): its bitstream is then the file's own, ~250 container bytes smaller.
