@@ -1,0 +1,135 @@
+"""sr_codec.batch on an embedded Ray (started once for the module): rows, outputs, error rows, re-runs, decode."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import sr_codec
+
+ray = pytest.importorskip("ray", reason="the `scale` extra (ray[data]) is not installed")
+pytest.importorskip("pyarrow")
+
+from sr_codec.batch import corpus, transcode  # noqa: E402
+from sr_codec.batch.__main__ import main as batch_main  # noqa: E402
+from sr_codec.batch.results import read_rows  # noqa: E402
+
+ALL_COLUMNS = ("path", "output", "mode", "bytes_in", "bytes_out", "width", "height", "scale", "quality", "inner",
+               "psnr", "seconds", "error", "run")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture()
+def photos(tmp_path, small_photo):
+    """Four small photos (one in a subfolder), a corrupt JPEG and a 0-byte PNG."""
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.ascontiguousarray(np.roll(small_photo, 17 * i, axis=1))).save(folder / f"p{i}.png")
+    Image.fromarray(small_photo[:96, :128]).save(folder / "sub" / "q.jpg", quality=90)
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG" * 3)
+    (folder / "empty.png").write_bytes(b"")
+    return folder
+
+
+def _by_name(rows):
+    return {row["path"].rsplit("/", 1)[-1]: row for row in rows}
+
+
+def test_encode_writes_payloads_and_one_row_per_file_and_errors_are_rows(local_ray, photos, tmp_path):
+    out = tmp_path / "out"
+    summary = transcode([str(photos)], str(out), scale=4, quality=40, psnr=True, concurrency=2, batch_size=2,
+                        progress=False)
+    assert (summary.files, summary.processed, summary.skipped, summary.errors) == (6, 6, 0, 2)
+    rows = read_rows(summary.results, ALL_COLUMNS)
+    assert len(rows) == 6 and len({row["run"] for row in rows}) == 1
+    named = _by_name(rows)
+    assert named["corrupt.jpg"]["error"].startswith("InputImageError") and named["corrupt.jpg"]["output"] is None
+    assert named["empty.png"]["error"] == "InputImageError: empty file (0 bytes)"
+    assert named["empty.png"]["bytes_in"] == 0
+    for name in ("p0.png", "p1.png", "p2.png", "q.jpg"):
+        row = named[name]
+        assert row["error"] is None and row["mode"] == "encode"
+        payload = open(row["output"], "rb").read()
+        info = sr_codec.inspect(payload)
+        assert row["bytes_out"] == len(payload) and row["bytes_in"] == (photos.rglob(name).__next__()).stat().st_size
+        assert (row["width"], row["height"], row["scale"], row["quality"], row["inner"]) == \
+               (info.width, info.height, 4, 40, "avif")
+        decoded = sr_codec.decode(payload)
+        original = np.asarray(Image.open(row["path"]).convert("RGB"))
+        assert decoded.shape == original.shape
+        mse = np.mean((decoded.astype(float) - original.astype(float)) ** 2)
+        assert row["psnr"] == pytest.approx(10 * np.log10(255**2 / mse), abs=1e-6)
+    assert (out / "sub" / "q.src").exists()  # the input tree is mirrored
+    assert summary.bytes_in == sum(named[n]["bytes_in"] for n in ("p0.png", "p1.png", "p2.png", "q.jpg"))
+    assert "6 files" in summary.line() and "2 errors" in summary.line()
+
+
+def test_rerun_skips_done_redoes_missing_outputs_and_retries_errors_on_request(local_ray, photos, tmp_path):
+    out = tmp_path / "out"
+    first = transcode([str(photos)], str(out), results_format="jsonl", concurrency=1, progress=False)
+    assert (first.processed, first.errors) == (6, 2)
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.src")}
+
+    again = transcode([str(photos)], str(out), results_format="jsonl", concurrency=1, progress=False)
+    assert (again.files, again.skipped, again.processed) == (6, 6, 0)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.src")} == mtimes
+
+    (out / "p1.src").unlink()
+    redo = transcode([str(photos)], str(out), results_format="jsonl", concurrency=1, progress=False)
+    assert (redo.skipped, redo.processed, redo.errors) == (5, 1, 0)
+    assert (out / "p1.src").exists()
+
+    retry = transcode([str(photos)], str(out), results_format="jsonl", retry_errors=True, concurrency=1,
+                      progress=False)
+    assert (retry.processed, retry.errors) == (2, 2)
+    lines = (out / "_results.jsonl").read_text().splitlines()
+    assert len(lines) == 6 + 1 + 2 and all(set(json.loads(line)) == set(ALL_COLUMNS) for line in lines)
+
+
+def test_decode_mode_and_the_command_line(local_ray, photos, tmp_path, capsys):
+    payloads = tmp_path / "payloads"
+    assert batch_main(["encode", str(photos / "p*.png"), "--out", str(payloads), "--scale", "2", "--no-progress",
+                       "--concurrency", "1"]) == 0
+    line = capsys.readouterr().out
+    assert "3 files, 3 processed, 0 skipped (done before), 0 errors" in line
+    (payloads / "broken.src").write_bytes(b"SRC\x01" + bytes(40))
+
+    listing = tmp_path / "payloads.txt"  # a list file, relative entries
+    listing.write_text("# payloads to decode\n" + "\n".join(f"payloads/{p.name}" for p in sorted(payloads.glob("*.src"))))
+    images = tmp_path / "images"
+    summary = transcode([str(listing)], str(images), mode="decode", concurrency=1, batch_size=4, progress=False)
+    assert (summary.files, summary.processed, summary.errors) == (4, 4, 1)
+    named = _by_name(read_rows(summary.results, ALL_COLUMNS))
+    assert named["broken.src"]["error"].startswith("PayloadError")
+    for i in range(3):
+        row = named[f"p{i}.src"]
+        payload = (payloads / f"p{i}.src").read_bytes()
+        decoded = np.asarray(Image.open(row["output"]))
+        np.testing.assert_array_equal(decoded, sr_codec.decode(payload))
+        assert row["output"] == str(images / f"p{i}.png") and row["scale"] == 2 and row["bytes_in"] == len(payload)
+
+
+def test_corpus_listing_names_outputs_stably_and_rejects_missing_inputs(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/x.jpg", "a/x.png", "a/b/y.webp", "a/notes.md"):
+        (tmp_path / name).write_bytes(b"1")
+    sources = corpus.list_sources([str(tmp_path / "a")], "encode")
+    assert [rel for _, rel in sources] == ["b/y.webp", "x.jpg", "x.png"]
+    outputs = [item.output for item in corpus.plan_outputs(sources, "/o", "encode")]
+    assert outputs == ["/o/b/y.src", "/o/x.jpg.src", "/o/x.png.src"]  # x.jpg and x.png would collide
+    assert [rel for _, rel in corpus.list_sources([str(tmp_path / "a" / "**" / "*.webp")], "encode")] == ["b/y.webp"]
+    with pytest.raises(sr_codec.SrCodecError, match="does not exist"):
+        corpus.list_sources([str(tmp_path / "missing")], "encode")
+    with pytest.raises(sr_codec.SrCodecError, match="separate output folders"):
+        corpus.plan_outputs(sources + sources[:1], "/o", "encode")
