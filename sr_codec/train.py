@@ -321,6 +321,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     p.add_argument("--export", action="store_true", help="export weights + manifest when training ends")
     p.add_argument("--export-only", action="store_true", help="export the checkpoint without training")
     p.add_argument("--weights-dir", default=str(Path(__file__).parent / "weights"))
+    # Several devices (sr_codec/distribute.py); without --strategy the single-device loop below runs.
+    p.add_argument("--strategy", default=None, choices=["default", "mirrored", "multiworker"],
+                   help="tf.distribute strategy; --batch becomes the per-replica batch")
+    p.add_argument("--logical-cpus", type=int, default=None, help="mirrored: split the CPU into N logical devices")
+    p.add_argument("--lr-scaling", default="linear", choices=["linear", "sqrt", "none"],
+                   help="with --strategy: scale --lr by the replica count (linear), its square root, or not")
+    p.add_argument("--steps", type=int, default=None,
+                   help="with --strategy: stop at this total step count (cosine over steps instead of --minutes)")
     a = p.parse_args(argv)
     qmin, qmax = a.quality_range or DEFAULT_QUALITY_RANGE[a.scale]
     patch = a.patch or {2: 64, 10: 160}.get(a.scale, 96)
@@ -342,6 +350,10 @@ def _same_architecture(ckpt_dir: Path, cfg: TrainConfig) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     cfg, args = parse_args(argv)
+    if args.strategy and not args.export_only:
+        from .distribute import train_distributed
+
+        return train_distributed(cfg, args)
     import keras
     import tensorflow as tf
     from tqdm import tqdm
