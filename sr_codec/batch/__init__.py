@@ -22,6 +22,13 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import SrCodecError
+
+try:
+    import pyarrow  # noqa: F401
+    import ray.data  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("sr_codec.batch needs the `scale` extra: pip install 'sr-codec[scale]' (ray[data], pyarrow)") from exc
+
 from .corpus import list_sources, plan_outputs
 from .results import ResultsWriter, default_location, finished
 from .workers import DecodeWorker, EncodeWorker, Options
