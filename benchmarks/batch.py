@@ -106,7 +106,7 @@ def photo_corpus(data: Path) -> list[Path]:
 
 def list_file(paths: list[Path], where: Path) -> Path:
     where.parent.mkdir(parents=True, exist_ok=True)
-    where.write_text("\n".join(str(p) for p in paths) + "\n")
+    where.write_text("\n".join(str(p.resolve()) for p in paths) + "\n")  # list entries: absolute paths
     return where
 
 
@@ -182,6 +182,8 @@ def encode_section(paths: list[Path], work: Path, repeats: int, concurrency: int
         loop_times.append(plain_loop(paths, work / f"loop{r}"))
         seconds, summary = ray_run([listing], work / f"ray{r}", concurrency=concurrency)
         ray_times.append(seconds)
+        if summary.errors:  # a clean corpus: any error means the run measured something else
+            raise SystemExit(f"{summary.errors} errors encoding the corpus, e.g. {summary.error_examples[:2]}")
         print(f"  repeat {r}: loop {loop_times[-1]:.1f} s, ray {seconds:.1f} s ({summary.errors} errors)", flush=True)
     rerun_seconds, rerun = ray_run([listing], work / f"ray{repeats - 1}", concurrency=concurrency)
     return {
