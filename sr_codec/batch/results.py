@@ -89,7 +89,8 @@ class ResultsWriter:
         self.location = location
         self.format = _format_of(location)
         self.flush_rows = flush_rows
-        self.run = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+        now = time.time()  # sortable to the microsecond: part files and JSON lines order runs by it
+        self.run = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}-{uuid.uuid4().hex[:6]}"
         self._pending: list[dict] = []
         self._parts = 0
         if self.format == "jsonl":
