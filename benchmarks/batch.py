@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=None, help="Ray actors (default: the CPU count)")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "results")
     a = p.parse_args(argv)
+    a.data = a.data.resolve()  # list files and symlinks below need absolute paths
     import ray
 
     cpus = os.cpu_count() or 1
