@@ -81,26 +81,11 @@ class _Worker:
     def _warm_up(self) -> None:
         """Load the network this job will use now, once, instead of inside the first batch."""
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        rows = [self._one(str(source), str(output)) for source, output in zip(batch["path"], batch["output"])]
+    @staticmethod
+    def _table(rows: list[dict]) -> pa.Table:
         for row in rows:
             del row["_target"]
         return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
-
-    def _one(self, source: str, output: str) -> dict:
-        row = _empty_row(source, output, self.options.mode)
-        start = time.perf_counter()
-        try:
-            data = read_bytes(source)
-            row["bytes_in"] = len(data)
-            if not data:
-                raise sr_codec.InputImageError("empty file (0 bytes)")
-            self._process(data, row)
-            row["output"] = output
-        except Exception as exc:  # one bad file is a row, never a failed job
-            row["error"] = _error_text(exc)
-        row["seconds"] = time.perf_counter() - start
-        return row
 
 
 class EncodeWorker(_Worker):
@@ -113,6 +98,24 @@ class EncodeWorker(_Worker):
             sr_codec.decode(sr_codec.encode(tiny, scale=scale, inner=self.options.inner), device=self.options.device)
         except sr_codec.SrCodecError:
             pass  # no shipped model for this scale: the rows will say so
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        return self._table([self._one(str(source), str(output)) for source, output in zip(batch["path"], batch["output"])])
+
+    def _one(self, source: str, output: str) -> dict:
+        row = _empty_row(source, output, "encode")
+        start = time.perf_counter()
+        try:
+            data = read_bytes(source)
+            row["bytes_in"] = len(data)
+            if not data:
+                raise sr_codec.InputImageError("empty file (0 bytes)")
+            self._process(data, row)
+            row["output"] = output
+        except Exception as exc:  # one bad file is a row, never a failed job
+            row["error"] = _error_text(exc)
+        row["seconds"] = time.perf_counter() - start
+        return row
 
     def _process(self, data: bytes, row: dict) -> None:
         o = self.options
@@ -130,15 +133,50 @@ class EncodeWorker(_Worker):
 
 
 class DecodeWorker(_Worker):
-    """Payload file -> PNG (``sr_codec.decode``); on a GPU worker the network runs there."""
+    """Payload files -> PNGs. A batch's payloads go through ``sr_codec.decode_many`` together (same-size images
+    share network calls, what a GPU worker needs); when that fails, each payload is decoded alone, so one bad
+    payload is one error row. ``seconds`` of a row: its read and checks plus its share of the batch's decode."""
 
-    def _process(self, data: bytes, row: dict) -> None:
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        rows, ready = [], []
+        for source, output in zip(batch["path"], batch["output"]):
+            row = _empty_row(str(source), str(output), "decode")
+            start = time.perf_counter()
+            try:
+                data = read_bytes(row["path"])
+                row["bytes_in"] = len(data)
+                if not data:
+                    raise sr_codec.PayloadError("empty file (0 bytes)")
+                ready.append((row, data, sr_codec.inspect(data)))
+            except Exception as exc:  # one bad file is a row, never a failed job
+                row["error"] = _error_text(exc)
+            row["seconds"] = time.perf_counter() - start
+            rows.append(row)
+        start = time.perf_counter()
+        try:
+            images = sr_codec.decode_many([data for _, data, _ in ready], device=self.options.device,
+                                          model=self.options.model) if ready else []
+        except Exception:
+            images = [None] * len(ready)  # find the payload that failed: decode one at a time below
+        shared = (time.perf_counter() - start) / max(1, len(ready))
+        for (row, data, info), image in zip(ready, images):
+            start = time.perf_counter()
+            try:
+                if image is None:
+                    image = sr_codec.decode(data, device=self.options.device, model=self.options.model)
+                self._write_png(image, info, row)
+            except Exception as exc:
+                row["error"] = _error_text(exc)
+            row["seconds"] += shared + time.perf_counter() - start
+        return self._table(rows)
+
+    @staticmethod
+    def _write_png(image: np.ndarray, info, row: dict) -> None:
         from PIL import Image
 
-        info = sr_codec.inspect(data)
-        image = sr_codec.decode(data, device=self.options.device, model=self.options.model)
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="PNG")
         png = buffer.getvalue()
         write_bytes_atomic(row["_target"], png)
-        row.update(bytes_out=len(png), width=info.width, height=info.height, scale=info.scale, inner=info.inner)
+        row.update(output=row["_target"], bytes_out=len(png), width=info.width, height=info.height,
+                   scale=info.scale, inner=info.inner)
