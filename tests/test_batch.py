@@ -133,3 +133,28 @@ def test_corpus_listing_names_outputs_stably_and_rejects_missing_inputs(tmp_path
         corpus.list_sources([str(tmp_path / "missing")], "encode")
     with pytest.raises(sr_codec.SrCodecError, match="separate output folders"):
         corpus.plan_outputs(sources + sources[:1], "/o", "encode")
+
+
+def test_decode_worker_batch_falls_back_to_one_payload_at_a_time(tmp_path, small_photo):
+    """A payload that passes its checks but cannot decode (a model this sr_codec lacks) fails decode_many for the
+    whole batch; the worker then decodes one at a time: that payload is an error row, its neighbours decode."""
+    import dataclasses
+
+    from sr_codec.batch.workers import DecodeWorker, Options
+    from sr_codec.payload import pack, unpack
+
+    good = sr_codec.encode(small_photo, scale=2)
+    unknown_model = pack(dataclasses.replace(unpack(good), model_tag=0x5EC0DE))
+    assert sr_codec.inspect(unknown_model).model_id is None
+    sources = []
+    for name, blob in (("a", good), ("b", unknown_model), ("c", good[::-1]), ("d", good)):
+        (tmp_path / f"{name}.src").write_bytes(blob)
+        sources.append(str(tmp_path / f"{name}.src"))
+    outputs = [str(tmp_path / "out" / f"{name}.png") for name in "abcd"]
+    table = DecodeWorker(Options(mode="decode", device="cpu"))({"path": np.array(sources), "output": np.array(outputs)})
+    rows = table.to_pylist()
+    assert [row["error"] is None for row in rows] == [True, False, False, True]
+    assert rows[1]["error"].startswith("ModelError") and rows[2]["error"].startswith("PayloadError")
+    for row in (rows[0], rows[3]):
+        np.testing.assert_array_equal(np.asarray(Image.open(row["output"])), sr_codec.decode(good))
+        assert row["seconds"] > 0 and row["bytes_in"] == len(good)
