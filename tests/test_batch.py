@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -158,3 +159,28 @@ def test_decode_worker_batch_falls_back_to_one_payload_at_a_time(tmp_path, small
     for row in (rows[0], rows[3]):
         np.testing.assert_array_equal(np.asarray(Image.open(row["output"])), sr_codec.decode(good))
         assert row["seconds"] > 0 and row["bytes_in"] == len(good)
+
+
+def test_benchmark_memory_sampler_counts_ray_worker_processes_apart(tmp_path):
+    """benchmarks/batch.py's RSS sampler: children titled ``ray::...`` are workers, other children are Ray's own."""
+    pytest.importorskip("psutil")
+    import subprocess
+
+    from benchmarks.batch import RssSampler
+
+    children = [subprocess.Popen(["bash", "-c", f'exec -a "{title}" sleep 30']) for title in ("ray::Worker", "raylet")]
+    try:
+        deadline = time.monotonic() + 10
+        sampler = RssSampler()
+        while time.monotonic() < deadline:  # until both children have exec'd under their titles
+            sampler.sample()
+            if sampler.most_workers == 1 and sampler.peak["ray_processes_sum"] > sampler.peak["workers_sum"]:
+                break
+            time.sleep(0.05)
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    assert sampler.most_workers == 1
+    assert 0 < sampler.peak["worker_max"] == sampler.peak["workers_sum"] < sampler.peak["ray_processes_sum"]
+    assert sampler.peak["driver"] > sampler.peak["worker_max"]  # this Python process vs a `sleep`
