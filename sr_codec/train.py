@@ -350,6 +350,8 @@ def _same_architecture(ckpt_dir: Path, cfg: TrainConfig) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     cfg, args = parse_args(argv)
+    if args.steps and not args.strategy:
+        raise SystemExit("--steps needs --strategy (default|mirrored|multiworker); without it --minutes is the budget")
     if args.strategy and not args.export_only:
         from .distribute import train_distributed
 

@@ -174,3 +174,10 @@ def test_learning_rate_rules_and_who_is_chief():
     assert distribute.is_chief(strategy("chief", 0, ["chief", "worker"]))
     with pytest.raises(sr_codec.DeviceError, match="strategy must be"):
         distribute.make_strategy("parameter-server")
+
+
+def test_steps_without_a_strategy_is_refused():
+    from sr_codec import train
+
+    with pytest.raises(SystemExit, match="--steps needs --strategy"):
+        train.main(["--steps", "5", "--data", "nowhere"])
