@@ -47,13 +47,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class RssSampler(threading.Thread):
-    """Peak RSS of this process (the driver) and of the Ray workers it started, sampled in the background."""
+    """Peak RSS of the driver (this process, or ``pid``) and of the Ray processes under it, sampled in the background."""
 
-    def __init__(self, interval: float = 0.25):
+    def __init__(self, interval: float = 0.25, pid: int | None = None):
         super().__init__(daemon=True)
         import psutil
 
-        self.driver = psutil.Process()
+        self.driver = psutil.Process(pid)
         self.interval = interval
         self.peak = {"driver": 0, "worker_max": 0, "workers_sum": 0, "ray_processes_sum": 0}
         self.most_workers = 0

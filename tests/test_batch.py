@@ -161,26 +161,26 @@ def test_decode_worker_batch_falls_back_to_one_payload_at_a_time(tmp_path, small
         assert row["seconds"] > 0 and row["bytes_in"] == len(good)
 
 
-def test_benchmark_memory_sampler_counts_ray_worker_processes_apart(tmp_path):
-    """benchmarks/batch.py's RSS sampler: children titled ``ray::...`` are workers, other children are Ray's own."""
+def test_benchmark_memory_sampler_counts_ray_worker_processes_apart():
+    """benchmarks/batch.py's RSS sampler: descendants titled ``ray::...`` are workers, the others Ray's own."""
     pytest.importorskip("psutil")
     import subprocess
 
     from benchmarks.batch import RssSampler
 
-    children = [subprocess.Popen(["bash", "-c", f'exec -a "{title}" sleep 30']) for title in ("ray::Worker", "raylet")]
+    driver = subprocess.Popen(["bash", "-c", '(exec -a "ray::Worker" sleep 30) & (exec -a raylet sleep 30) & wait'])
     try:
         deadline = time.monotonic() + 10
-        sampler = RssSampler()
+        sampler = RssSampler(pid=driver.pid)
         while time.monotonic() < deadline:  # until both children have exec'd under their titles
             sampler.sample()
             if sampler.most_workers == 1 and sampler.peak["ray_processes_sum"] > sampler.peak["workers_sum"]:
                 break
             time.sleep(0.05)
     finally:
-        for child in children:
+        for child in sampler.driver.children(recursive=True):
             child.kill()
-            child.wait()
-    assert sampler.most_workers == 1
+        driver.kill()
+        driver.wait()
+    assert sampler.most_workers == 1 and sampler.peak["driver"] > 0
     assert 0 < sampler.peak["worker_max"] == sampler.peak["workers_sum"] < sampler.peak["ray_processes_sum"]
-    assert sampler.peak["driver"] > sampler.peak["worker_max"]  # this Python process vs a `sleep`
