@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .codec import PayloadInfo, decode, decode_preview, encode, inspect
+from . import codecs
 from .errors import SrCodecError
-from .inner import CODECS
+from .receiver.decoder import PayloadInfo, decode, decode_preview, inspect
+from .sender.encoder import encode
 
 PROG = "sr-codec"
 
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     enc.add_argument("--quality", type=int, default=None,
                      help="inner codec quality 0..100 (default: the codec's; rate control picks it with "
                           "--max-bytes, --target-psnr or --scale auto)")
-    enc.add_argument("--inner", choices=sorted(CODECS), default=None, help="inner codec (default avif)")
+    enc.add_argument("--inner", choices=codecs.names(), default=None, help="inner codec (default avif)")
     enc.add_argument("--max-bytes", type=int, default=None, metavar="N",
                      help="rate control: the best decoded quality in at most N payload bytes")
     enc.add_argument("--target-psnr", type=float, default=None, metavar="DB",

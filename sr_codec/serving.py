@@ -23,12 +23,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .codec import PayloadInfo, decode_preview, inspect
 from .errors import InputImageError, PayloadError
+from .receiver.decoder import PayloadInfo, decode_preview, inspect
 
 SIGNATURE = "serving_default"
-SERVING_INPUT = "low_res"  # = sr_codec.export.SERVING_INPUT (which imports TensorFlow)
-SERVING_OUTPUT = "high_res"
+SERVING_INPUT = "low_res"  # = sr_codec.nn.portable.SERVING_INPUT (which imports TensorFlow)
+SERVING_OUTPUT = "high_res"  # = sr_codec.nn.portable.SERVING_OUTPUT
 LAYOUTS = ("instances", "inputs")
 
 

@@ -142,7 +142,7 @@ def test_decode_worker_batch_falls_back_to_one_payload_at_a_time(tmp_path, small
     import dataclasses
 
     from sr_codec.batch.workers import DecodeWorker, Options
-    from sr_codec.payload import pack, unpack
+    from sr_codec.format.payload import pack, unpack
 
     good = sr_codec.encode(small_photo, scale=2)
     unknown_model = pack(dataclasses.replace(unpack(good), model_tag=0x5EC0DE))

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import sr_codec
-from sr_codec import distribute
+from sr_codec.train import distribute
 
 REPO_ROOT = Path(sr_codec.__file__).resolve().parents[1]
 
@@ -85,10 +85,10 @@ def test_mirrored_over_two_logical_cpus_trains_saves_and_resumes(tmp_path, tiny_
 STEP_EQUIVALENCE = """
 import json
 import numpy as np
-from sr_codec import distribute
+from sr_codec.train import distribute
 strategy = distribute.make_strategy("mirrored", 2)
 import keras, tensorflow as tf
-from sr_codec.models.fast import fast_sr
+from sr_codec.nn.architectures.fast import fast_sr
 from sr_codec.train import TrainConfig
 rng = np.random.default_rng(0)
 x, y = rng.random((4, 8, 8, 3), np.float32), rng.random((4, 32, 32, 3), np.float32)

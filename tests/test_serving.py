@@ -17,8 +17,8 @@ tf = pytest.importorskip("tensorflow")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, randomise_weights):
     """(keras model, loaded ``serving_default``) for a random-weights x4 network exported as training exports it."""
-    from sr_codec.export import save_savedmodel
-    from sr_codec.models.fast import fast_sr
+    from sr_codec.nn.architectures.fast import fast_sr
+    from sr_codec.nn.portable import save_savedmodel
 
     model = randomise_weights(fast_sr(4, 16, 3), seed=4)
     out = save_savedmodel(model, tmp_path_factory.mktemp("savedmodel") / "fast-x4" / "1")
@@ -37,13 +37,13 @@ def _keras_reference(model, images):
 
 
 def test_signature_is_the_documented_one(served):
-    from sr_codec import export
+    from sr_codec.nn import portable
 
     _, _, signature = served
     (spec,) = signature.structured_input_signature[1].values()
-    assert list(signature.structured_input_signature[1]) == [serving.SERVING_INPUT] == [export.SERVING_INPUT]
+    assert list(signature.structured_input_signature[1]) == [serving.SERVING_INPUT] == [portable.SERVING_INPUT]
     assert spec.dtype == tf.float32 and spec.shape.as_list() == [None, None, None, 3]
-    assert list(signature.structured_outputs) == [serving.SERVING_OUTPUT] == [export.SERVING_OUTPUT]
+    assert list(signature.structured_outputs) == [serving.SERVING_OUTPUT] == [portable.SERVING_OUTPUT]
 
 
 def test_grpc_style_tensor_request_matches_the_keras_model(served, crops):
@@ -76,12 +76,12 @@ def test_rest_json_round_trip_matches_the_keras_model(served, crops, layout):
 
 def test_a_served_network_decodes_a_payload_like_sr_codec_decode(tmp_path, small_photo):
     """The shipped x4 model exported and served: preview -> predict -> crop equals sr_codec.decode within 1/255."""
-    from sr_codec.export import save_savedmodel
-    from sr_codec.models import zoo
+    from sr_codec.nn.loading import load_model
+    from sr_codec.nn.portable import save_savedmodel
 
     payload = sr_codec.encode(small_photo[:, :150], scale=4, quality=50)
     info = sr_codec.inspect(payload)
-    model = zoo.load_model(info.model_id, "cpu")
+    model = load_model(info.model_id, "cpu")
     signature = tf.saved_model.load(str(save_savedmodel(model, tmp_path / "m" / "1"))).signatures["serving_default"]
     low_res, info = serving.payload_request(payload)
     high_res = signature(low_res=tf.constant(low_res))["high_res"].numpy()

@@ -16,6 +16,8 @@ import pyarrow as pa
 
 import sr_codec
 
+from ..imaging.metrics import psnr
+from ..imaging.normalise import load_image
 from .corpus import read_bytes, write_bytes_atomic
 from .results import SCHEMA
 
@@ -58,11 +60,6 @@ def _limit_tensorflow_threads(threads: int) -> None:
 def _error_text(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or "no message"
     return f"{type(exc).__name__}: {text}"[:500]
-
-
-def _rgb_psnr(reference: np.ndarray, test: np.ndarray) -> float:
-    mse = np.mean((reference[..., :3].astype(np.float64) - test[..., :3].astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def _empty_row(source: str, output: str, mode: str) -> dict:
@@ -123,10 +120,8 @@ class EncodeWorker(_Worker):
                                   target_psnr=o.target_psnr, mode=o.rate_mode)
         info = sr_codec.inspect(payload)
         if o.psnr:
-            from ..normalise import load_image
-
             original = load_image(data).rgb
-            row["psnr"] = _rgb_psnr(original, sr_codec.decode(payload, device=o.device))
+            row["psnr"] = psnr(original[..., :3], sr_codec.decode(payload, device=o.device)[..., :3])
         write_bytes_atomic(row["_target"], payload)
         row.update(bytes_out=len(payload), width=info.width, height=info.height, scale=info.scale,
                    quality=o.quality, inner=info.inner)
