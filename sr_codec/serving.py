@@ -60,15 +60,7 @@ def rest_request(images: Sequence[np.ndarray], layout: str = "instances") -> dic
 
 def request_tensors(body: dict) -> dict[str, np.ndarray]:
     """What TF Serving feeds the signature for a REST body (either layout): {"low_res": float32 array}."""
-    if "instances" in body:
-        rows = body["instances"]
-        values = [row[SERVING_INPUT] if isinstance(row, dict) else row for row in rows]
-    elif "inputs" in body:
-        inputs = body["inputs"]
-        values = inputs[SERVING_INPUT] if isinstance(inputs, dict) else inputs
-    else:
-        raise PayloadError('a predict body has "instances" or "inputs"')
-    return {SERVING_INPUT: np.asarray(values, np.float32)}
+    return {SERVING_INPUT: _tensor_of(body, "instances", "inputs", SERVING_INPUT, "a predict body")}
 
 
 def rest_response(outputs: dict[str, np.ndarray], layout: str = "instances") -> dict:
@@ -83,15 +75,20 @@ def rest_response(outputs: dict[str, np.ndarray], layout: str = "instances") -> 
 
 def images_from_response(body: dict) -> list[np.ndarray]:
     """uint8 images from a REST answer (``predictions`` or ``outputs``, named or not)."""
-    if "predictions" in body:
-        rows = body["predictions"]
-        values = [row[SERVING_OUTPUT] if isinstance(row, dict) else row for row in rows]
-    elif "outputs" in body:
-        outputs = body["outputs"]
-        values = outputs[SERVING_OUTPUT] if isinstance(outputs, dict) else outputs
+    return images_from_tensor(_tensor_of(body, "predictions", "outputs", SERVING_OUTPUT, "a predict answer"))
+
+
+def _tensor_of(body: dict, rows_key: str, columns_key: str, name: str, what: str) -> np.ndarray:
+    """The tensor ``name`` of a REST body in the row layout (``rows_key``: a list of items, named or not)
+    or the columnar one (``columns_key``: the whole tensor, named or not)."""
+    if rows_key in body:
+        values = [row[name] if isinstance(row, dict) else row for row in body[rows_key]]
+    elif columns_key in body:
+        columns = body[columns_key]
+        values = columns[name] if isinstance(columns, dict) else columns
     else:
-        raise PayloadError('a predict answer has "predictions" or "outputs"')
-    return images_from_tensor(np.asarray(values, np.float32))
+        raise PayloadError(f'{what} has "{rows_key}" or "{columns_key}"')
+    return np.asarray(values, np.float32)
 
 
 def payload_request(payload: bytes) -> tuple[np.ndarray, PayloadInfo]:

@@ -161,6 +161,21 @@ def test_decode_worker_batch_falls_back_to_one_payload_at_a_time(tmp_path, small
         assert row["seconds"] > 0 and row["bytes_in"] == len(good)
 
 
+def test_encode_worker_passes_the_sender_through_and_a_bad_sender_is_refused_before_any_work(tmp_path, small_photo):
+    from sr_codec.batch.workers import EncodeWorker, Options
+
+    source = tmp_path / "p.png"
+    Image.fromarray(small_photo).save(source)
+    target = tmp_path / "out" / "p.src"
+    table = EncodeWorker(Options(scale=4, sender="bicubic"))({"path": np.array([str(source)]),
+                                                              "output": np.array([str(target)])})
+    assert table.to_pylist()[0]["error"] is None
+    assert target.read_bytes() == sr_codec.encode(source.read_bytes(), scale=4, sender="bicubic")
+    with pytest.raises(sr_codec.InputImageError, match="sender must be one of"):
+        transcode([str(source)], str(tmp_path / "never"), sender="downhill")
+    assert not (tmp_path / "never").exists()
+
+
 def test_benchmark_memory_sampler_counts_ray_worker_processes_apart():
     """benchmarks/batch.py's RSS sampler: descendants titled ``ray::...`` are workers, the others Ray's own."""
     pytest.importorskip("psutil")

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import sr_codec
 from sr_codec.train import distribute
@@ -27,15 +26,6 @@ def _env(**extra: str) -> dict[str, str]:
     env.update(extra)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
     return env
-
-
-@pytest.fixture()
-def tiny_data(tmp_path, photo):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for i in range(4):
-        Image.fromarray(photo[i * 100 : i * 100 + 96, i * 90 : i * 90 + 128]).save(folder / f"p{i}.png")
-    return folder
 
 
 def _train_args(tmp_path: Path, data: Path, checkpoint_dir: Path, *extra: str) -> list[str]:

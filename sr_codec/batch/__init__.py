@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import SrCodecError
+from ..sender.builder import check_sender
 
 try:
     import pyarrow  # noqa: F401
@@ -106,6 +107,7 @@ def transcode(
     max_bytes: int | None = None,
     target_psnr: float | None = None,
     rate_mode: str = "fast",
+    sender: str = "auto",
     psnr: bool = False,
     model: str | None = None,
     results: str | None = None,
@@ -123,9 +125,9 @@ def transcode(
     """Encode images to payloads (``mode="encode"``) or decode payloads to PNG (``"decode"``) on Ray Data.
 
     ``inputs``: folders, globs, list files or URIs (:mod:`sr_codec.batch.corpus`); outputs mirror
-    them under ``out_dir``. ``scale``/``quality``/``inner``/``max_bytes``/``target_psnr``/``rate_mode``
-    are ``sr_codec.encode``'s; ``psnr=True`` also decodes each payload and records its RGB PSNR.
-    ``model`` is ``sr_codec.decode``'s. ``results``: the table's location (default ``out_dir/_results``
+    them under ``out_dir``. ``scale``/``quality``/``inner``/``max_bytes``/``target_psnr``/``sender``, and
+    ``rate_mode`` (its ``mode``), are ``sr_codec.encode``'s; ``psnr=True`` also decodes each payload and
+    records its RGB PSNR. ``model`` is ``sr_codec.decode``'s. ``results``: the table's location (default ``out_dir/_results``
     for Parquet, ``out_dir/_results.jsonl`` for ``results_format="jsonl"``). A re-run skips files the
     table lists as done (output present) or failed (unless ``retry_errors``). ``concurrency``: actors
     in the pool (default: cluster CPUs / ``cpus_per_worker``, or GPUs / ``num_gpus`` with ``num_gpus > 0``,
@@ -135,6 +137,7 @@ def transcode(
         raise SrCodecError(f"mode must be one of {MODES}, got {mode!r}")
     if results_format not in ("parquet", "jsonl"):
         raise SrCodecError(f"results_format must be 'parquet' or 'jsonl', got {results_format!r}")
+    check_sender(sender)  # before any work: a bad sender would make every row an error
     start = time.perf_counter()
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     location = results or default_location(out_dir, results_format)
@@ -145,7 +148,7 @@ def transcode(
     if todo:
         _run(todo, summary, location, Options(
             mode=mode, scale=scale, quality=quality, inner=inner, max_bytes=max_bytes, target_psnr=target_psnr,
-            rate_mode=rate_mode, psnr=psnr, model=model, device="gpu" if num_gpus > 0 else "cpu",
+            rate_mode=rate_mode, sender=sender, psnr=psnr, model=model, device="gpu" if num_gpus > 0 else "cpu",
             threads=max(1, int(cpus_per_worker))),
             address=address, num_cpus=num_cpus, concurrency=concurrency, cpus_per_worker=cpus_per_worker,
             num_gpus=num_gpus, batch_size=batch_size, progress=progress, verbose=verbose)

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ..errors import SrCodecError
+from ..sender.builder import SENDERS
 from . import transcode
 
 
@@ -29,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     enc.add_argument("--max-bytes", type=int, default=None)
     enc.add_argument("--target-psnr", type=float, default=None)
     enc.add_argument("--rate-mode", choices=["fast", "best"], default="fast")
+    enc.add_argument("--sender", choices=SENDERS, default="auto",
+                     help="who makes the thumbnail (encode's sender): the learned downscaler, bicubic, or auto")
     enc.add_argument("--psnr", action="store_true", help="also decode every payload and record its RGB PSNR")
     p.add_argument("--model", default=None, help="decode: 'default', 'bicubic' or a model id (default: the payload's)")
     out = p.add_argument_group("results and resuming")
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     try:
         summary = transcode(a.inputs, a.out, mode=a.mode, scale=a.scale, quality=a.quality, inner=a.inner,
-                            max_bytes=a.max_bytes, target_psnr=a.target_psnr, rate_mode=a.rate_mode, psnr=a.psnr,
+                            max_bytes=a.max_bytes, target_psnr=a.target_psnr, rate_mode=a.rate_mode, sender=a.sender,
+                            psnr=a.psnr,
                             model=a.model, results=a.results, results_format=a.results_format,
                             retry_errors=a.retry_errors, address=a.address, num_cpus=a.num_cpus,
                             concurrency=a.concurrency, cpus_per_worker=a.cpus_per_worker, num_gpus=a.num_gpus,

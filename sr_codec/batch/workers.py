@@ -35,6 +35,7 @@ class Options:
     max_bytes: int | None = None
     target_psnr: float | None = None
     rate_mode: str = "fast"
+    sender: str = "auto"
     psnr: bool = False
     model: str | None = None
     device: str | None = None
@@ -117,7 +118,7 @@ class EncodeWorker(_Worker):
     def _process(self, data: bytes, row: dict) -> None:
         o = self.options
         payload = sr_codec.encode(data, scale=o.scale, quality=o.quality, inner=o.inner, max_bytes=o.max_bytes,
-                                  target_psnr=o.target_psnr, mode=o.rate_mode)
+                                  target_psnr=o.target_psnr, mode=o.rate_mode, sender=o.sender)
         info = sr_codec.inspect(payload)
         if o.psnr:
             original = load_image(data).rgb

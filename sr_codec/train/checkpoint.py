@@ -12,6 +12,7 @@ import numpy as np
 
 from ..zoo import manifest as zoo
 from .config import TrainConfig
+from .evaluate import validate
 
 
 def same_architecture(ckpt_dir: Path, cfg: TrainConfig) -> TrainConfig:
@@ -63,6 +64,16 @@ def save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
     np.savez(path / "optimizer.tmp.npz", **opt_vars)
     os.replace(path / "optimizer.tmp.npz", path / "optimizer.npz")
     (path / "state.json").write_text(json.dumps(state, indent=1))
+
+
+def record_checkpoint(ckpt_dir: Path, model, optimizer, state: dict, cfg: TrainConfig,
+                      val_sets: dict[str, list[np.ndarray]], recent_loss: float) -> str:
+    """Validate, append the result to ``state["history"]``, save the checkpoint; the line to print."""
+    state["validation"] = validate(model, cfg, val_sets)
+    state["history"].append({"step": state["step"], "elapsed": round(state["elapsed"]), "loss": recent_loss,
+                             **state["validation"]})
+    save_checkpoint(ckpt_dir, model, optimizer, state)
+    return f"checkpoint step {state['step']} t={state['elapsed']:.0f}s {state['validation']}"
 
 
 def load_checkpoint(path: Path, model, optimizer) -> dict:

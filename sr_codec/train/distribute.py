@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DeviceError
-from .checkpoint import checkpoint_folder, publish_weights, save_checkpoint, start_state
+from .checkpoint import checkpoint_folder, publish_weights, record_checkpoint, start_state
 from .data import PatchSampler, build_dataset
-from .evaluate import validate, validation_sets
+from .evaluate import validation_sets
 from .losses import make_loss
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -213,11 +213,8 @@ def train_distributed(cfg, args) -> int:
             bar.set_postfix(step=state["step"], loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{lr:.1e}")
         if now - last_ckpt > args.checkpoint_minutes * 60 or finished():
             if chief:
-                state["validation"] = validate(model, cfg, val_sets)
-                state["history"].append({"step": state["step"], "elapsed": round(state["elapsed"]),
-                                         "loss": float(np.mean(losses[-200:])), **state["validation"]})
-                save_checkpoint(ckpt_dir, model, optimizer, state)
-                bar.write(f"checkpoint step {state['step']} t={state['elapsed']:.0f}s {state['validation']}")
+                recent_loss = float(np.mean(losses[-200:]))
+                bar.write(record_checkpoint(ckpt_dir, model, optimizer, state, cfg, val_sets, recent_loss))
             last_ckpt = time.monotonic()
             start += time.monotonic() - now  # validation and saving are not training time
     bar.close()

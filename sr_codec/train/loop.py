@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import checkpoint_folder, publish_weights, save_checkpoint, start_state
+from .checkpoint import checkpoint_folder, publish_weights, record_checkpoint, start_state
 from .config import parse_args
 from .data import PatchSampler, build_dataset
-from .evaluate import validate, validation_sets
+from .evaluate import validation_sets
 from .losses import make_loss
 
 
@@ -78,11 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             bar.set_postfix(step=state["step"], loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{lr:.1e}",
                             **{k: v for k, v in state["validation"].items() if k.endswith("y_psnr")})
         if now - last_ckpt > args.checkpoint_minutes * 60 or state["elapsed"] >= budget:
-            state["validation"] = validate(model, cfg, val_sets)
-            state["history"].append({"step": state["step"], "elapsed": round(state["elapsed"]),
-                                     "loss": float(np.mean(losses[-200:])), **state["validation"]})
-            save_checkpoint(ckpt_dir, model, optimizer, state)
-            bar.write(f"checkpoint step {state['step']} t={state['elapsed']:.0f}s {state['validation']}")
+            bar.write(record_checkpoint(ckpt_dir, model, optimizer, state, cfg, val_sets, float(np.mean(losses[-200:]))))
             last_ckpt = time.monotonic()
             # The validation pass is not training time.
             start += time.monotonic() - now
