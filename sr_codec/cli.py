@@ -1,4 +1,5 @@
-"""Command line: ``sr-codec encode IN OUT``, ``sr-codec decode IN OUT.png``, ``sr-codec inspect IN``.
+"""Command line: ``sr-codec encode IN OUT``, ``sr-codec decode IN OUT.png``, ``sr-codec inspect IN``
+(and ``sr-codec batch encode|decode INPUT... --out DIR``: :mod:`sr_codec.batch`).
 
 Failures print one line on stderr (``sr-codec: error: ...``) and exit non-zero: 1 for a bad
 image, payload, file or out-of-range value, 2 for bad command-line usage (an unknown option,
@@ -140,6 +141,11 @@ def _run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sr-codec`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["batch"]:  # `sr-codec batch ...` = `python -m sr_codec.batch ...` (a corpus on Ray Data)
+        from .batch.__main__ import main as batch_main
+
+        return batch_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         _run(args)

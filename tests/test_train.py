@@ -6,18 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from sr_codec import train
-
-
-@pytest.fixture()
-def tiny_data(tmp_path, photo):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for i in range(3):
-        Image.fromarray(photo[i * 100 : i * 100 + 96, i * 90 : i * 90 + 128]).save(folder / f"p{i}.png")
-    return folder
 
 
 def _run(tmp_path, tiny_data, *extra: str) -> int:
