@@ -33,10 +33,13 @@ from .models import zoo
 DEVICE_ENV = "SR_CODEC_DEVICE"
 DEVICES = ("cpu", "gpu")
 RUNTIMES = ("keras", "litert")
-DEFAULT_RUNTIME = "keras"
+AUTO_RUNTIME = "auto"  # the shipped .tflite under LiteRT on the CPU, Keras on a GPU (resolve_runtime)
+DEFAULT_RUNTIME = "keras"  # of get_runner; upscale/decode default to AUTO_RUNTIME
 
 TILE_SAFETY = 2  # low-res pixels of overlap beyond the computed receptive field
 MIN_TILE = 32  # smallest automatic tile core, low-res pixels per side
+MIN_EXPLICIT_TILE = 8  # smaller tile= values are raised to this (or to the margin): tile=1 is all overlap
+LITERT_BUDGET = 192 << 20  # activation bytes per LiteRT call: keeps a 12 MP decode under ~700 MB peak RSS
 CPU_MEMORY_FRACTION = 0.25  # of the available RAM, for the activations of one network call
 CPU_BUDGET_CAP = 1 << 30  # bytes; larger calls are no faster and only raise the peak RSS
 GPU_BUDGET = 2 << 30  # bytes of activations per call on a GPU (TensorFlow exposes no free-memory figure)
@@ -47,10 +50,31 @@ GPU_BUDGET = 2 << 30  # bytes of activations per call on a GPU (TensorFlow expos
 
 @lru_cache(maxsize=1)
 def gpu_available() -> bool:
-    """Whether TensorFlow sees a GPU (asked once per process: the first call imports TensorFlow)."""
+    """Whether TensorFlow sees a GPU (asked once per process: the first call imports TensorFlow).
+
+    False without asking when TensorFlow is not installed (a receiver's base install).
+    """
+    if not tensorflow_installed():
+        return False
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def tensorflow_installed() -> bool:
+    """Whether TensorFlow can be imported, found without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def gpu_hardware_present() -> bool:
+    """A cheap guess, nothing imported: a GPU driver's device node exists (NVIDIA, AMD ROCm) or this is macOS."""
+    import sys
+
+    if sys.platform == "darwin":
+        return True
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg"))
 
 
 def requested_device(device: str | None = None) -> str:
@@ -69,11 +93,26 @@ def resolve_device(device: str | None = None, runtime: str = "keras") -> str:
     The LiteRT runtime is CPU-only, so "automatic" means the CPU for it.
     """
     choice = requested_device(device)
-    if choice == "auto":
-        return "cpu" if runtime == "litert" or not gpu_available() else "gpu"
+    if choice == "auto":  # TensorFlow is asked (imported) only where a GPU can be there at all
+        return "cpu" if runtime == "litert" or not gpu_hardware_present() or not gpu_available() else "gpu"
+    if choice == "gpu" and not tensorflow_installed():
+        raise DeviceError("device='gpu' runs through TensorFlow, which is not installed: pip install 'sr-codec[gpu]'")
     if choice == "gpu" and not gpu_available():
         raise DeviceError("a GPU was requested but TensorFlow sees none (is a CUDA build of TensorFlow installed?)")
     return choice
+
+
+def resolve_runtime(runtime: str | None, device: str, model_id: str, weights_dir: Path | None = None) -> str:
+    """``"keras"`` or ``"litert"`` for ``model_id`` on ``device`` (resolved): ``None``/``"auto"`` means the
+    shipped ``.tflite`` under LiteRT on the CPU (no TensorFlow), Keras on a GPU or when no ``.tflite`` is shipped."""
+    if runtime is None or runtime == AUTO_RUNTIME:
+        from . import litert
+
+        weights_dir = Path(weights_dir) if weights_dir is not None else zoo.WEIGHTS_DIR
+        return "litert" if device == "cpu" and litert.has_shipped_tflite(model_id, weights_dir) else "keras"
+    if runtime not in RUNTIMES:
+        raise ModelError(f"runtime must be 'auto' or one of {RUNTIMES}, got {runtime!r}")
+    return runtime
 
 
 # ------------------------------------------------------------------------------------------- geometry
@@ -207,11 +246,18 @@ def available_memory() -> int:
     return max(int(available) if available else 2 << 30, 256 << 20)
 
 
-def memory_budget(device: str) -> int:
-    """Bytes of activations one network call may use on ``device``."""
+def memory_budget(device: str, runtime: str = "keras") -> int:
+    """Bytes of activations one network call may use on ``device`` with ``runtime``."""
     if device == "gpu":
         return GPU_BUDGET
-    return int(min(CPU_BUDGET_CAP, CPU_MEMORY_FRACTION * available_memory()))
+    cap = LITERT_BUDGET if runtime == "litert" else CPU_BUDGET_CAP
+    return int(min(cap, CPU_MEMORY_FRACTION * available_memory()))
+
+
+def clamp_tile(tile: int, geo: Geometry) -> int:
+    """An explicit tile core raised to ``MIN_EXPLICIT_TILE`` and the overlap margin (0 = untiled stays 0):
+    a core smaller than its overlap recomputes each output pixel up to (1 + 2 margin / core)^2 times."""
+    return 0 if tile == 0 else max(int(tile), MIN_EXPLICIT_TILE, geo.margin)
 
 
 # --------------------------------------------------------------------------------------------- tiles
@@ -350,7 +396,15 @@ def get_runner(model_id: str, device: str, runtime: str = DEFAULT_RUNTIME,
     key = (str(weights_dir), model_id, device, runtime)
     with _runners_lock:
         runner = _runners.get(key)
+        if runner is None and runtime == "litert" and device == "cpu":
+            from . import litert  # the shipped .tflite, when there is one: no TensorFlow
+
+            if litert.has_shipped_tflite(model_id, weights_dir):
+                runner = _runners[key] = litert.TfliteRunner.from_shipped(model_id, weights_dir)
         if runner is None:
+            if not tensorflow_installed():
+                raise ModelError(f"{model_id} has no shipped .tflite, and its Keras weights need TensorFlow: "
+                                 "pip install 'sr-codec[train]'")
             info = zoo.model_info(model_id, weights_dir)
             model = zoo.load_model(model_id, device, weights_dir)
             make = KerasRunner if runtime == "keras" else LiteRtRunner
@@ -376,7 +430,7 @@ def run_tiled(runner: Runner, images: Sequence[np.ndarray], tile: int | None = N
     together in batches. Image sides must be multiples of ``runner.geometry.multiple``.
     """
     geo, s = runner.geometry, runner.scale
-    budget = budget if budget is not None else memory_budget(runner.device)
+    budget = budget if budget is not None else memory_budget(runner.device, runner.runtime)
     bytes_per_pixel = 4 * geo.floats_per_pixel
     outputs = [np.empty((im.shape[0] * s, im.shape[1] * s, 3), np.uint8) for im in images]
     jobs: dict[tuple[int, int], list[tuple[int, Tile]]] = defaultdict(list)
@@ -384,7 +438,7 @@ def run_tiled(runner: Runner, images: Sequence[np.ndarray], tile: int | None = N
         h, w = image.shape[:2]
         if h % geo.multiple or w % geo.multiple:
             raise ValueError(f"image sides {h}x{w} must be multiples of {geo.multiple}")
-        core = auto_tile(h, w, geo, budget) if tile is None else tile
+        core = auto_tile(h, w, geo, budget) if tile is None else clamp_tile(tile, geo)
         for t in plan_tiles(h, w, core, geo):
             jobs[t.shape].append((index, t))
     for (th, tw), group in jobs.items():
