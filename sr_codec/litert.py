@@ -42,7 +42,7 @@ VERBOSE_ENV = "SR_CODEC_VERBOSE"
 
 _bytes_cache: dict[tuple[str, str], bytes] = {}
 _bytes_lock = threading.Lock()
-_stderr_lock = threading.Lock()
+_stderr_lock = threading.RLock()  # nested quiet_stderr blocks (CLI around a decode) are fine
 
 
 def tflite_entry(model_id: str, weights_dir: Path = zoo.WEIGHTS_DIR) -> dict | None:

@@ -65,7 +65,10 @@ def tensorflow_installed() -> bool:
     """Whether TensorFlow can be imported, found without importing it."""
     import importlib.util
 
-    return importlib.util.find_spec("tensorflow") is not None
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):  # a broken install, or an import hook that refuses it
+        return False
 
 
 def gpu_hardware_present() -> bool:
@@ -97,6 +100,8 @@ def resolve_device(device: str | None = None, runtime: str = "keras") -> str:
         return "cpu" if runtime == "litert" or not gpu_hardware_present() or not gpu_available() else "gpu"
     if choice == "gpu" and not tensorflow_installed():
         raise DeviceError("device='gpu' runs through TensorFlow, which is not installed: pip install 'sr-codec[gpu]'")
+    if choice == "gpu" and not gpu_hardware_present():  # answered without importing TensorFlow
+        raise DeviceError("a GPU was requested but this machine has no GPU driver device (/dev/nvidia*, /dev/kfd)")
     if choice == "gpu" and not gpu_available():
         raise DeviceError("a GPU was requested but TensorFlow sees none (is a CUDA build of TensorFlow installed?)")
     return choice
