@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,9 +58,10 @@ def install(venv: Path, reuse: bool) -> dict:
     if pip.returncode != 0:
         raise SystemExit(f"pip install failed: {pip.stderr.strip()[-500:]}")
     freeze = subprocess.run([str(venv / "bin" / "pip"), "freeze", "--disable-pip-version-check"],
-                            capture_output=True, text=True).stdout.split()
+                            capture_output=True, text=True).stdout.splitlines()
     facts = {"venv": str(venv), "install_seconds": seconds, "venv_bytes": folder_bytes(venv),
-             "packages": sorted(line for line in freeze if not line.startswith("sr-codec"))}
+             "packages": sorted(line.strip() for line in freeze
+                                if line.strip() and not line.lower().startswith(("sr-codec", "sr_codec")))}
     record.write_text(json.dumps(facts, indent=1) + "\n")
     return {**facts, "reused": False}
 
@@ -81,34 +83,42 @@ def make_payload(path: Path) -> dict:
     return {"width": photo.shape[1], "height": photo.shape[0], "scale": 4, "payload_bytes": path.stat().st_size}
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cold_starts(venv: Path, payload: Path, repeats: int) -> dict:
     """Import + first decode in new processes of the venv (run outside the repo, so the installed copy is used)."""
-    inside, wall, last = [], [], {}
+    inside, wall, cpu, last = [], [], [], {}
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _children_cpu()
         proc = subprocess.run([str(venv / "bin" / "python"), "-c", COLD_START, str(payload)], capture_output=True,
                               text=True, cwd=tempfile.gettempdir())
         wall.append(time.perf_counter() - start)
+        cpu.append(_children_cpu() - start_cpu)
         if proc.returncode != 0:
             return {"error": proc.stderr.strip()[-300:]}
         last = json.loads(proc.stdout.strip().splitlines()[-1])
         inside.append(last["seconds"])
     return {"median_s": statistics.median(inside), "process_wall_median_s": statistics.median(wall),
-            "runs": inside, "tensorflow_imported": last["tensorflow_imported"], "stderr_empty": proc.stderr == ""}
+            "process_cpu_median_s": statistics.median(cpu), "runs": inside, "tensorflow_imported": last["tensorflow_imported"], "stderr_empty": proc.stderr == ""}
 
 
 def cli_decodes(venv: Path, payload: Path, repeats: int) -> dict:
     out = Path(tempfile.mkdtemp(prefix="sr_codec_cli_")) / "out.png"
-    wall, stderr = [], ""
+    wall, cpu, stderr = [], [], ""
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _children_cpu()
         proc = subprocess.run([str(venv / "bin" / "sr-codec"), "decode", str(payload), str(out)],
                               capture_output=True, text=True, cwd=tempfile.gettempdir())
         wall.append(time.perf_counter() - start)
+        cpu.append(_children_cpu() - start_cpu)
         if proc.returncode != 0:
             return {"error": proc.stderr.strip()[-300:]}
         stderr += proc.stderr
-    return {"median_s": statistics.median(wall), "runs": wall, "stderr_empty": stderr == ""}
+    return {"median_s": statistics.median(wall), "cpu_median_s": statistics.median(cpu), "runs": wall,
+            "stderr_empty": stderr == ""}
 
 
 def run(venv: Path = DEFAULT_VENV, reuse: bool = False, repeats: int = 5) -> dict:
@@ -141,13 +151,14 @@ def markdown(report: dict) -> str:
             f"- Cold start, new process, `import sr_codec` + first `decode` of a {pay['width']} x {pay['height']} "
             f"(0.4 MP) x4 payload ({pay['payload_bytes']} bytes): **{1000 * cold['median_s']:.0f} ms** "
             f"(median of {len(cold['runs'])}; whole process incl. Python start-up "
-            f"{1000 * cold['process_wall_median_s']:.0f} ms; TensorFlow imported: {cold['tensorflow_imported']}; "
+            f"{1000 * cold['process_wall_median_s']:.0f} ms wall, {1000 * cold['process_cpu_median_s']:.0f} ms CPU "
+            f"(user + system, all threads); TensorFlow imported: {cold['tensorflow_imported']}; "
             f"stderr empty: {cold['stderr_empty']}).")
     if "error" in cli:
         lines.append(f"- CLI: error {cli['error']}")
     else:
         lines.append(f"- `sr-codec decode photo.src out.png` of the same payload: **{1000 * cli['median_s']:.0f} ms** "
-                     f"wall (median of {len(cli['runs'])}; stderr empty: {cli['stderr_empty']}).")
+                     f"wall, {1000 * cli['cpu_median_s']:.0f} ms CPU (median of {len(cli['runs'])}; stderr empty: {cli['stderr_empty']}).")
     return "\n".join(lines + [""])
 
 
