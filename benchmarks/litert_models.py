@@ -99,21 +99,26 @@ def precisions(model_ids: list[str], images: list[np.ndarray], repeats: int = 3)
         height = round((2e6 * 3 / 4) ** 0.5 / scale)
         low = np.random.default_rng(0).integers(0, 256, (1, height, round(height * 4 / 3), 3), dtype=np.uint8)
         model = zoo.load_model(model_id)
-        for precision in PRECISIONS:
-            runner = TfliteRunner(tflite_bytes(model, precision=precision), scale, keras_runner.geometry)
-            out = _run_all(runner, pairs)
+        contents = {p: tflite_bytes(model, precision=p) for p in PRECISIONS}
+        runners = {p: TfliteRunner(contents[p], scale, keras_runner.geometry) for p in PRECISIONS}
+        times: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+        for runner in runners.values():
             runner(low)  # allocate for the timing size
-            times = []
-            for _ in range(repeats):
+        for _ in range(repeats):  # interleaved, so a change of load hits every precision alike
+            for precision, runner in runners.items():
                 start = time.perf_counter()
                 runner(low)
-                times.append(time.perf_counter() - start)
+                times[precision].append(time.perf_counter() - start)
+        for precision, runner in runners.items():
+            out = _run_all(runner, pairs)
             psnr = _score(pairs, out, scale)
             rows.append({"model": model_id, "scale": scale, "precision": precision,
-                         "ms_2mp": 1000 * statistics.median(times), "y_psnr": psnr, "delta_db": psnr - keras_psnr,
+                         "ms_2mp": 1000 * statistics.median(times[precision]), "y_psnr": psnr,
+                         "delta_db": psnr - keras_psnr,
                          "max_abs_diff": max(int(np.abs(a.astype(np.int16) - b).max())
                                              for a, b in zip(keras_out, out)),
-                         "threads": runner.num_threads, "images": len(pairs)})
+                         "threads": runner.num_threads, "images": len(pairs),
+                         "tflite_bytes": len(contents[precision])})
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -125,14 +130,15 @@ def markdown(report: dict) -> str:
             "### TFLite precision (XNNPACK, default models)",
             "",
             f"BSD100 ({report['precisions'][0]['images']} images, clean low-res), mean Y-PSNR; time of one "
-            f"untiled 2 MP output, median of {report['repeats']}, {report['precisions'][0]['threads']} threads. "
+            f"untiled 2 MP output, median of {report['repeats']} interleaved runs, "
+            f"{report['precisions'][0]['threads']} threads. "
             "Equal PSNR = within ±0.02 dB of Keras.",
             "",
-            "| model | precision | 2 MP (ms) | Y-PSNR (dB) | Δ vs Keras (dB) | max abs diff |",
-            "|---|---|---:|---:|---:|---:|",
+            "| model | precision | file (KB) | 2 MP (ms) | Y-PSNR (dB) | Δ vs Keras (dB) | max abs diff |",
+            "|---|---|---:|---:|---:|---:|---:|",
         ]
-        lines += [f"| {r['model']} | {r['precision']} | {r['ms_2mp']:.0f} | {r['y_psnr']:.3f} | {r['delta_db']:+.3f} | "
-                  f"{r['max_abs_diff']} |" for r in report["precisions"]]
+        lines += [f"| {r['model']} | {r['precision']} | {r.get('tflite_bytes', 0) / 1024:.0f} | {r['ms_2mp']:.0f} | "
+                  f"{r['y_psnr']:.3f} | {r['delta_db']:+.3f} | {r['max_abs_diff']} |" for r in report["precisions"]]
         lines.append("")
     if report.get("accuracy"):
         lines += [
