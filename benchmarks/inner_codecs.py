@@ -6,10 +6,10 @@ original size. Rates are bits per pixel of the *original* image (8 x bytes / ori
 only the inner bitstream: the payload header is the same for every codec), distortion is RGB
 PSNR against the original. Codecs:
 
-* ``avif``: :class:`~sr_codec.inner.AvifCodec` as shipped (bare AV1 bitstream, speed by size);
+* ``avif``: :class:`~sr_codec.codecs.avif.AvifCodec` as shipped (bare AV1 bitstream, speed by size);
 * ``avif-container``: the same encodes counted with the full AVIF file Pillow writes;
 * ``avif-speedN``: the bare bitstream at libavif speed N (``--avif-speeds``);
-* ``webp``, ``jpeg``: :class:`~sr_codec.inner.WebpCodec`, :class:`~sr_codec.inner.JpegCodec`.
+* ``webp``, ``jpeg``: the ``webp`` and ``jpeg`` codecs of :mod:`sr_codec.codecs`.
 
 Writes, under ``--out``: ``x{scale}/{codec}.json`` (CompressAI's results layout, with the extra
 keys ``bytes``, ``encode-ms`` and ``quality``), ``summary.json`` (everything, plus PSNR
@@ -34,9 +34,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sr_codec.downsample import downsample, upsample_bicubic
-from sr_codec.inner import AvifCodec, InnerCodec, JpegCodec, WebpCodec, avif_speed_for
-from sr_codec.metrics import psnr
+from benchmarks.common.data import image_paths, load_rgb
+from sr_codec import codecs
+from sr_codec.codecs import InnerCodec
+from sr_codec.codecs.avif import AvifCodec
+from sr_codec.imaging.curves import psnr_at_rate
+from sr_codec.imaging.metrics import psnr
+from sr_codec.imaging.resample import downsample, upsample_bicubic
 
 QUALITIES: dict[str, tuple[int, ...]] = {
     "avif": (0, 5, 10, 15, 20, 25, 30, 35, 40, 50, 60, 70, 80, 90),
@@ -44,11 +48,10 @@ QUALITIES: dict[str, tuple[int, ...]] = {
     "jpeg": (1, 5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 90, 95),
 }
 TARGET_BPP = (0.02, 0.05, 0.1, 0.25)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass
-class Curve:
+class CodecSweep:
     """Per-quality lists of per-image measurements for one codec at one scale."""
 
     name: str
@@ -83,48 +86,31 @@ class Curve:
 
 
 def psnr_at_bpp(bpp: list[float], psnr_db: list[float], target: float) -> float | None:
-    """PSNR of the curve at ``target`` bpp: linear in log-bpp between measured points, no extrapolation."""
-    order = np.argsort(bpp)
-    x = np.log(np.asarray(bpp, float)[order])
-    y = np.asarray(psnr_db, float)[order]
-    t = math.log(target)
-    if len(x) == 0 or t < x[0] or t > x[-1]:
-        return None
-    return float(np.interp(t, x, y))
+    """PSNR of the curve at ``target`` bpp (the package's curve rule: linear in log-bpp, no extrapolation)."""
+    return psnr_at_rate(bpp, psnr_db, target)
 
 
 def list_images(folder: Path, limit: int | None) -> list[Path]:
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = image_paths(folder, limit)
     if not paths:
         raise SystemExit(f"no images in {folder}")
-    return paths[:limit] if limit else paths
+    return paths
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def _effective_speed(codec: InnerCodec, low: np.ndarray) -> int | None:
-    if not isinstance(codec, AvifCodec):
-        return None
-    return codec.speed if codec.speed is not None else avif_speed_for(*low.shape[:2])
-
-
-def measure(paths: list[Path], scales: list[int], avif_speeds: list[int], quiet: bool) -> dict[int, dict[str, Curve]]:
+def measure(paths: list[Path], scales: list[int], avif_speeds: list[int], quiet: bool) -> dict[int, dict[str, CodecSweep]]:
     """Run every codec x quality on every image and scale."""
     variants: list[tuple[str, InnerCodec, str]] = [
         ("avif", AvifCodec(), "AvifCodec as shipped: bare AV1 bitstream, 4:2:0, speed by size (avif_speed_for)"),
-        ("webp", WebpCodec(), "WebpCodec (libwebp method 6)"),
-        ("jpeg", JpegCodec(), "JpegCodec (libjpeg-turbo, optimized Huffman, 4:2:0)"),
+        ("webp", codecs.by_name("webp"), "WebpCodec (libwebp method 6)"),
+        ("jpeg", codecs.by_name("jpeg"), "JpegCodec (libjpeg-turbo, optimized Huffman, 4:2:0)"),
     ]
     for speed in avif_speeds:
         variants.append((f"avif-speed{speed}", AvifCodec(speed=speed), f"bare AV1 bitstream, libavif speed {speed}"))
 
-    curves: dict[int, dict[str, Curve]] = {}
+    curves: dict[int, dict[str, CodecSweep]] = {}
     for scale in scales:
-        curves[scale] = {name: Curve(name, desc, QUALITIES[codec.name]) for name, codec, desc in variants}
-        curves[scale]["avif-container"] = Curve(
+        curves[scale] = {name: CodecSweep(name, desc, QUALITIES[codec.name]) for name, codec, desc in variants}
+        curves[scale]["avif-container"] = CodecSweep(
             "avif-container", "the same encodes as avif, counted as the full AVIF file Pillow writes", QUALITIES["avif"]
         )
     for index, path in enumerate(paths):
@@ -135,7 +121,7 @@ def measure(paths: list[Path], scales: list[int], avif_speeds: list[int], quiet:
             done: dict[tuple, tuple[bytes, float, float]] = {}  # AVIF at a speed already measured: reuse
             for name, codec, _ in variants:
                 for quality in QUALITIES[codec.name]:
-                    key = (codec.name, quality, _effective_speed(codec, low))
+                    key = (codec.name, quality, codec.speed_for(*low.shape[:2]))
                     if key in done:
                         data, quality_db, encode_ms = done[key]
                     else:
@@ -170,8 +156,7 @@ def _timed(fn, repeats: int) -> tuple[object, list[float], list[float]]:
 
 def photo_of_megapixels(path: Path, megapixels: float) -> np.ndarray:
     """The image at ``path`` bicubic-resized to about ``megapixels`` (same aspect ratio)."""
-    with Image.open(path) as im:
-        photo = im.convert("RGB")
+    photo = Image.fromarray(load_rgb(path))
     aspect = photo.width / photo.height
     height = int(round(math.sqrt(megapixels * 1e6 / aspect)))
     return np.asarray(photo.resize((int(round(height * aspect)), height), Image.BICUBIC))
@@ -180,11 +165,11 @@ def photo_of_megapixels(path: Path, megapixels: float) -> np.ndarray:
 def time_2mp(first_image: Path, avif_speeds: list[int], repeats: int) -> list[dict]:
     """Encoder-side time at x4 of a 2 MP photo: downsample + inner encode, at each codec's default quality."""
     big = photo_of_megapixels(first_image, 2.0)
-    codecs: list[tuple[str, InnerCodec]] = [("avif", AvifCodec())]
-    codecs += [(f"avif-speed{s}", AvifCodec(speed=s)) for s in avif_speeds]
-    codecs += [("webp", WebpCodec()), ("jpeg", JpegCodec())]
+    configs: list[tuple[str, InnerCodec]] = [("avif", AvifCodec())]
+    configs += [(f"avif-speed{s}", AvifCodec(speed=s)) for s in avif_speeds]
+    configs += [("webp", codecs.by_name("webp")), ("jpeg", codecs.by_name("jpeg"))]
     rows = []
-    for name, codec in codecs:
+    for name, codec in configs:
         low, down_wall, down_cpu = _timed(lambda: downsample(big, 4), repeats)
         data, enc_wall, enc_cpu = _timed(lambda: codec.encode(low, codec.default_quality), repeats)
         rows.append(
@@ -224,7 +209,7 @@ def time_speeds(first_image: Path, speeds: list[int], repeats: int, quality: int
     return rows
 
 
-def summarise(curves: dict[int, dict[str, Curve]]) -> dict:
+def summarise(curves: dict[int, dict[str, CodecSweep]]) -> dict:
     """PSNR at each target bpp per scale and codec, the winner per scale, and the best (codec, scale)."""
     at_bpp: dict[str, dict[str, dict[str, float | None]]] = {}
     winners: dict[str, dict[str, str | None]] = {}
@@ -247,7 +232,7 @@ def summarise(curves: dict[int, dict[str, Curve]]) -> dict:
     return {"psnr_at_bpp": at_bpp, "winner_at_bpp": winners, "best_at_bpp": best_overall}
 
 
-def container_overhead(curves: dict[int, dict[str, Curve]]) -> dict[str, dict[str, float]]:
+def container_overhead(curves: dict[int, dict[str, CodecSweep]]) -> dict[str, dict[str, float]]:
     """Bytes the bare bitstream saves over the full AVIF file, per scale (over all images and qualities)."""
     out = {}
     for scale, by_name in curves.items():
@@ -279,7 +264,7 @@ def _fmt(value: float | None, bold: bool = False) -> str:
 
 def markdown(
     summary: dict,
-    curves: dict[int, dict[str, Curve]],
+    curves: dict[int, dict[str, CodecSweep]],
     timing: list[dict] | None,
     speed_table: list[dict] | None,
     command: str,

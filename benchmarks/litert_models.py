@@ -30,16 +30,14 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def bsd100(data: Path, limit: int | None) -> list[np.ndarray]:
-    from PIL import Image
+    from benchmarks.common.data import image_paths, load_images
 
-    folder = Path(data) / "BSD100"
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))[:limit]
-    return [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    return [image for _, image in load_images(image_paths(Path(data) / "BSD100", limit))]
 
 
 def protocol_pairs(images: list[np.ndarray], scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sr_codec.downsample import downsample
-    from sr_codec.metrics import mod_crop
+    from sr_codec.imaging.resample import downsample
+    from sr_codec.imaging.metrics import mod_crop
 
     pairs = []
     for image in images:
@@ -49,22 +47,22 @@ def protocol_pairs(images: list[np.ndarray], scale: int) -> list[tuple[np.ndarra
 
 
 def _score(pairs, outputs, scale: int) -> float:
-    from sr_codec.metrics import psnr_y
+    from sr_codec.imaging.metrics import psnr_y
 
     return float(np.mean([psnr_y(hr, sr, shave=scale) for (hr, _), sr in zip(pairs, outputs)]))
 
 
 def _run_all(runner, pairs) -> list[np.ndarray]:
-    from sr_codec import runtime as rt
+    from sr_codec.receiver import runtime as rt
 
     return [rt.run_tiled(runner, [lr], tile=0)[0] for _, lr in pairs]
 
 
 def accuracy(model_ids: list[str], images: list[np.ndarray]) -> list[dict]:
     """Shipped .tflite (LiteRT) vs Keras for each model: max abs diff and BSD100 Y-PSNR."""
-    from sr_codec import litert
-    from sr_codec import runtime as rt
-    from sr_codec.models import zoo
+    from sr_codec.receiver.runtime import litert
+    from sr_codec.receiver import runtime as rt
+    from sr_codec.zoo import manifest as zoo
 
     rows = []
     for model_id in model_ids:
@@ -84,10 +82,11 @@ def accuracy(model_ids: list[str], images: list[np.ndarray]) -> list[dict]:
 
 def precisions(model_ids: list[str], images: list[np.ndarray], repeats: int = 3) -> list[dict]:
     """fp32 / fp16 / int8 conversions of each model: 2 MP time, BSD100 Y-PSNR, max abs diff vs Keras."""
-    from sr_codec import runtime as rt
-    from sr_codec.export import tflite_bytes
-    from sr_codec.litert import TfliteRunner
-    from sr_codec.models import zoo
+    from sr_codec.receiver import runtime as rt
+    from sr_codec.nn.loading import load_model
+    from sr_codec.nn.portable import tflite_bytes
+    from sr_codec.receiver.runtime.litert import TfliteRunner
+    from sr_codec.zoo import manifest as zoo
 
     rows = []
     for model_id in model_ids:
@@ -98,7 +97,7 @@ def precisions(model_ids: list[str], images: list[np.ndarray], repeats: int = 3)
         keras_psnr = _score(pairs, keras_out, scale)
         height = round((2e6 * 3 / 4) ** 0.5 / scale)
         low = np.random.default_rng(0).integers(0, 256, (1, height, round(height * 4 / 3), 3), dtype=np.uint8)
-        model = zoo.load_model(model_id)
+        model = load_model(model_id)
         contents = {p: tflite_bytes(model, precision=p) for p in PRECISIONS}
         runners = {p: TfliteRunner(contents[p], scale, keras_runner.geometry) for p in PRECISIONS}
         times: dict[str, list[float]] = {p: [] for p in PRECISIONS}
@@ -158,14 +157,14 @@ def markdown(report: dict) -> str:
 
 def run(data: Path, limit: int | None, with_precisions: bool, repeats: int = 3) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from sr_codec.models import zoo
+    from sr_codec.zoo import manifest as zoo
 
     images = bsd100(data, limit)
     report: dict = {"repeats": repeats, "limit": limit}
     if with_precisions:
         defaults = [zoo.default_model_id(s) for s in (2, 4, 10)]
         report["precisions"] = precisions([m for m in defaults if m != zoo.BICUBIC], images, repeats)
-    shipped = [m for m in zoo.available_model_ids() if "tflite" in zoo.model_info(m)]
+    shipped = [m for m in zoo.upscaler_ids() if "tflite" in zoo.model_info(m)]
     report["accuracy"] = accuracy(shipped, images)
     return report
 

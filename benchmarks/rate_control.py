@@ -21,7 +21,6 @@ Every network is loaded once before the clock starts (:func:`warm_up`). Writes
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -36,50 +35,31 @@ from typing import Sequence
 
 import numpy as np
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
+from benchmarks.common.codecs import LABELS
+from benchmarks.common.data import image_paths, load_rgb
+
 DEFAULT_BPP = (0.02, 0.05, 0.1, 0.25, 0.5)
 CLASSICAL = ("avif", "webp", "jpeg")
-LABELS = {"avif": "AVIF", "webp": "WebP", "jpeg": "JPEG"}
-
-
-def image_paths(data: str | Path) -> list[Path]:
-    folder = Path(data)
-    if folder.is_file():
-        return [folder]
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def load(path: Path) -> np.ndarray:
-    """The RGB pixels ``encode`` itself sees (upright, sRGB, alpha dropped)."""
-    from sr_codec.normalise import load_image
-
-    return load_image(path).rgb
 
 
 def classical_at_budget(image: np.ndarray, name: str, max_bytes: int) -> dict:
     """A full-resolution Pillow file of ``name`` at the highest quality that fits ``max_bytes``."""
-    from PIL import Image
-
-    from sr_codec.inner import get_codec
-    from sr_codec.metrics import psnr
+    from sr_codec import codecs
+    from sr_codec.imaging.metrics import psnr
     from sr_codec.rate import highest_fitting
 
-    codec = get_codec(name)
+    codec = codecs.by_name(name).as_plain_file()
     files: dict[int, bytes] = {}
 
     def size(q: int) -> int:
         if q not in files:
-            buf = io.BytesIO()
-            Image.fromarray(image, "RGB").save(buf, codec.pil_format, **codec.save_options(q))
-            files[q] = buf.getvalue()
+            files[q] = codec.encode_file(image, q)
         return len(files[q])
 
     q = highest_fitting(size, max_bytes)
     if q is None:
         return {"quality": None, "bytes": None, "psnr": None, "smallest_bytes": size(0)}
-    with Image.open(io.BytesIO(files[q])) as im:
-        shown = np.asarray(im.convert("RGB"))
-    return {"quality": q, "bytes": len(files[q]), "psnr": psnr(image, shown)}
+    return {"quality": q, "bytes": len(files[q]), "psnr": psnr(image, codec.decode(files[q]))}
 
 
 def decode_payload(payload: bytes, weights_dir: Path | None, device: str | None) -> np.ndarray:
@@ -88,8 +68,8 @@ def decode_payload(payload: bytes, weights_dir: Path | None, device: str | None)
 
     if weights_dir is None:
         return sr_codec.decode(payload, device=device)
-    from sr_codec.models import zoo
-    from sr_codec.upscale import upscale
+    from sr_codec.zoo import manifest as zoo
+    from sr_codec.receiver.upscale import upscale
 
     info = sr_codec.inspect(payload)
     model_id = zoo.model_id_for_tag(info.model_tag, weights_dir)
@@ -103,7 +83,7 @@ def measure(
     name: str, image: np.ndarray, bpp: float, modes: Sequence[str], receiver, weights_dir: Path | None, device: str | None
 ) -> dict:
     from sr_codec import LimitExceededError, rate
-    from sr_codec.metrics import psnr
+    from sr_codec.imaging.metrics import psnr
 
     h, w = image.shape[:2]
     max_bytes = max(1, int(bpp * h * w / 8))
@@ -140,7 +120,7 @@ def measure(
 
 def warm_up(receiver) -> None:
     """Load every network once (TensorFlow import, weights), so encode times are per-image work only."""
-    from sr_codec.models import zoo
+    from sr_codec.zoo import manifest as zoo
 
     for scale in (1, 2, 4, 10):
         model_id = receiver.model_for(scale)
@@ -294,9 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from sr_codec import rate
-    from sr_codec.models import zoo
+    from sr_codec.zoo import manifest as zoo
 
-    paths = image_paths(args.data)[: args.limit]
+    paths = image_paths(args.data, args.limit)
     if not paths:
         parser.error(f"no images in {args.data}")
     weights_dir = args.weights_dir.resolve() if args.weights_dir else None
@@ -308,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     records = []
     for index, path in enumerate(paths):
-        image = load(path)
+        image = load_rgb(path)
         for bpp in args.bpp:
             record = measure(path.stem, image, bpp, args.mode, receiver, weights_dir, args.device)
             records.append(record)

@@ -4,7 +4,7 @@ What is measured, per photo size (2 and 12 megapixels), scale (2, 4, 10) and run
 (``litert``: the shipped ``.tflite`` under LiteRT, the default CPU decode; ``keras``: the old TensorFlow path):
 
 * **encode**: ``sr_codec.encode(photo, scale=s)`` with the default inner codec (AVIF).
-* **decode**: ``sr_codec.decode_preview(payload)`` (inner decode) + ``sr_codec.upscale.upscale(low, s,
+* **decode**: ``sr_codec.decode_preview(payload)`` (inner decode) + ``sr_codec.upscale(low, s,
   runtime=..., tile=...)``: what ``decode()`` does minus its final crop, with the runtime and tiling
   exposed. The first call (TensorFlow import, model load, graph trace) is reported apart as *cold*.
 * **peak RSS**: ``ru_maxrss`` of a fresh subprocess that runs only that case (Python, NumPy,
@@ -41,7 +41,6 @@ import numpy as np
 
 DEFAULT_SIZES = (2.0, 12.0)
 DEFAULT_SCALES = (2, 4, 10)
-SHIPPED_CONFIGS = {2: (32, 3), 4: (32, 3), 10: (48, 4)}  # fast_sr width, blocks of the shipped models
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -69,16 +68,20 @@ def make_photo(megapixels: float) -> np.ndarray:
 
 
 def random_weights(weights_dir: Path, scales) -> None:
-    """Random-weight fast models of the shipped configurations, for timing before trained weights exist."""
-    from sr_codec.models.fast import fast_sr
-    from sr_codec.train import TrainConfig, export
+    """Random-weight models of the shipped architectures and configs (read from the manifest), for timing
+    before trained weights exist."""
+    from sr_codec.nn.architectures import from_manifest
+    from sr_codec.train import TrainConfig, publish_weights
+    from sr_codec.zoo import manifest as zoo
 
     rng = np.random.default_rng(0)
     for scale in scales:
-        width, blocks = SHIPPED_CONFIGS[scale]
-        model = fast_sr(scale, width, blocks)
+        info = zoo.model_info(zoo.default_model_id(scale))
+        arch = from_manifest(info)
+        model = arch.build(scale)
         model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
-        export(model, TrainConfig(scale=scale, width=width, blocks=blocks), {"step": 0, "elapsed": 0.0}, weights_dir)
+        config = TrainConfig(scale=scale, arch=info["arch"], arch_config=arch.get_config())
+        publish_weights(model, config, {"step": 0, "elapsed": 0.0}, weights_dir)
 
 
 # ---------------------------------------------------------------------------------------- worker
@@ -130,22 +133,20 @@ def worker(case: dict) -> dict:
 
     payload = Path(case["payload"]).read_bytes()
     if case["kind"] == "espcn":
-        import cv2
+        from benchmarks.common.peers import peer_upscaler
 
-        model = cv2.dnn_superres.DnnSuperResImpl_create()
-        model.readModel(case["peer_model"])
-        model.setModel("espcn", 4)
+        espcn = peer_upscaler(Path(case["peer_model"]), "espcn", 4)
+        espcn(np.zeros((8, 8, 3), np.uint8), 4)  # load the model now, outside the timings, as before
         rss_after_import = _peak_rss()
 
         def run():
-            low = sr_codec.decode_preview(payload)
-            return cv2.cvtColor(model.upsample(cv2.cvtColor(low, cv2.COLOR_RGB2BGR)), cv2.COLOR_BGR2RGB)
+            return espcn(sr_codec.decode_preview(payload), 4)
 
         model_id, tiles = "ESPCN_x4.pb", 1
     else:
-        from sr_codec import runtime as rt
-        from sr_codec.models import zoo
-        from sr_codec.upscale import upscale
+        from sr_codec.receiver import runtime as rt
+        from sr_codec.zoo import manifest as zoo
+        from sr_codec.receiver.upscale import upscale
 
         weights_dir = Path(case["weights_dir"]) if case.get("weights_dir") else zoo.WEIGHTS_DIR
         model_id = zoo.default_model_id(case["scale"], weights_dir)
@@ -154,7 +155,7 @@ def worker(case: dict) -> dict:
         def run():
             low = sr_codec.decode_preview(payload)
             return upscale(low, case["scale"], device=case.get("device"), runtime=case["runtime"],
-                           tile=case["tile"], weights_dir=weights_dir)
+                           tile=case["tile"], model_id=model_id, weights_dir=weights_dir)
 
         tiles = 1
 

@@ -10,7 +10,7 @@ Protocol (issue 3), exactly as the SR literature reports it:
 * PSNR = ``psnr_y(HR, SR, shave=scale)`` (BT.601 Y, 16..235, rounded, ``scale`` pixels shaved);
 * the table gives the mean over each set's images.
 
-Methods: bicubic, every shipped model of the scale (``sr_codec.models.zoo``), and OpenCV's
+Methods: bicubic, every shipped model of the scale (``sr_codec.zoo.manifest``), and OpenCV's
 ``dnn_superres`` peers (ESPCN, FSRCNN, LapSRN) for every ``NAME_xS.pb`` in ``--peers``. OpenCV's
 models take and return BGR; they are fed BGR and their output flipped back to RGB.
 
@@ -28,19 +28,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from benchmarks.bandwidth import IMAGE_SUFFIXES, load_rgb
+from benchmarks.common.data import SHARED, image_paths, load_images
+from benchmarks.common.peers import SrFunction, opencv_peers
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "val"
+DEFAULT_DATA = SHARED / "data" / "val"
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
 DEFAULT_SCALES = (2, 4, 10)
 DEGRADED_SET = "BSD100"
@@ -60,72 +59,38 @@ PUBLISHED_Y_PSNR = {
     ("FSRCNN", 2): (37.00, 32.63, 31.53),
 }
 
-Upscaler = Callable[[np.ndarray, int], np.ndarray]
 
 
 @dataclass(frozen=True)
 class SrMethod:
     name: str
     scale: int
-    upscale: Upscaler  # uint8 LR RGB -> uint8 RGB of exactly scale x the LR size
+    upscale: SrFunction
     kind: str  # "bicubic", "model" or "peer"
 
 
 def _bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
-    from sr_codec.downsample import upsample_bicubic
+    from sr_codec.imaging.resample import upsample_bicubic
 
     return upsample_bicubic(lr, scale)
 
 
-def _model_upscaler(model_id: str) -> Upscaler:
+def _model_upscaler(model_id: str) -> SrFunction:
     def run(lr: np.ndarray, scale: int) -> np.ndarray:
-        from sr_codec.upscale import upscale
+        from sr_codec.receiver.upscale import upscale
 
         return upscale(lr, scale, model_id=model_id)
 
     return run
 
 
-def _peer_upscaler(pb_path: Path, algorithm: str, scale: int) -> Upscaler:
-    """OpenCV dnn_superres with the given .pb (loaded once, lazily)."""
-    state: dict = {}
-
-    def run(lr: np.ndarray, s: int) -> np.ndarray:
-        if "sr" not in state:
-            import cv2
-
-            sr = cv2.dnn_superres.DnnSuperResImpl_create()
-            sr.readModel(str(pb_path))
-            sr.setModel(algorithm, scale)
-            state["sr"] = sr
-        bgr = np.ascontiguousarray(lr[..., ::-1])
-        return np.ascontiguousarray(state["sr"].upsample(bgr)[..., ::-1])
-
-    return run
-
-
 def peer_methods(peers: Path | None, scales: Sequence[int]) -> list[SrMethod]:
-    """One method per ``NAME_xS.pb`` in ``peers`` whose scale is asked for (needs opencv-contrib)."""
-    if peers is None or not Path(peers).is_dir():
-        return []
-    try:
-        import cv2
-
-        cv2.dnn_superres.DnnSuperResImpl_create
-    except (ImportError, AttributeError):
-        print("opencv-contrib (cv2.dnn_superres) is not installed: peers skipped", file=sys.stderr)
-        return []
-    methods = []
-    for pb in sorted(Path(peers).glob("*.pb")):
-        match = re.fullmatch(r"([A-Za-z]+)_x(\d+)", pb.stem)
-        if match and int(match.group(2)) in scales:
-            name, scale = match.group(1), int(match.group(2))
-            methods.append(SrMethod(f"{name} (OpenCV)", scale, _peer_upscaler(pb, name.lower(), scale), "peer"))
-    return methods
+    """One method per ``NAME_xS.pb`` in ``peers`` whose scale is asked for (needs opencv-contrib < 5)."""
+    return [SrMethod(f"{name} (OpenCV)", scale, upscaler, "peer") for name, scale, upscaler in opencv_peers(peers, scales)]
 
 
 def model_methods(scales: Sequence[int], model_ids: Sequence[str] | None) -> list[SrMethod]:
-    from sr_codec.models import zoo
+    from sr_codec.zoo import manifest as zoo
 
     ids = zoo.available_model_ids() if model_ids is None else list(model_ids)
     methods = []
@@ -142,14 +107,13 @@ def all_methods(scales: Sequence[int], peers: Path | None, model_ids: Sequence[s
 
 
 def set_images(folder: Path, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    return [(p.stem, load_rgb(p)) for p in paths]  # load_rgb turns greyscale into RGB
+    return load_images(image_paths(folder, limit))  # greyscale becomes RGB
 
 
 def protocol_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(HR mod-cropped, LR) of the evaluation protocol."""
-    from sr_codec.downsample import downsample
-    from sr_codec.metrics import mod_crop
+    from sr_codec.imaging.resample import downsample
+    from sr_codec.imaging.metrics import mod_crop
 
     hr = np.ascontiguousarray(mod_crop(hr, scale))
     return hr, downsample(hr, scale)
@@ -157,7 +121,7 @@ def protocol_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate_clean(images: Sequence[tuple[str, np.ndarray]], method: SrMethod) -> list[float]:
     """Y-PSNR (protocol) of ``method`` on each image."""
-    from sr_codec.metrics import psnr_y
+    from sr_codec.imaging.metrics import psnr_y
 
     scores = []
     for _, image in images:
@@ -172,8 +136,8 @@ def evaluate_clean(images: Sequence[tuple[str, np.ndarray]], method: SrMethod) -
 def degraded_pairs(images: Sequence[tuple[str, np.ndarray]], scale: int,
                    quality: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """(HR mod-cropped, LR the receiver decodes) with the default inner codec at ``quality`` (None: its default)."""
-    from sr_codec.degrade import degrade
-    from sr_codec.metrics import mod_crop
+    from sr_codec.codecs.degrade import degrade
+    from sr_codec.imaging.metrics import mod_crop
 
     pairs = []
     for _, image in images:
@@ -184,7 +148,7 @@ def degraded_pairs(images: Sequence[tuple[str, np.ndarray]], scale: int,
 
 def evaluate_degraded(pairs: Sequence[tuple[np.ndarray, np.ndarray]], method: SrMethod) -> list[float]:
     """Full-image RGB PSNR of ``method`` on codec-degraded LR (see :func:`degraded_pairs`)."""
-    from sr_codec.metrics import psnr
+    from sr_codec.imaging.metrics import psnr
 
     return [psnr(hr, method.upscale(lr, method.scale)[: hr.shape[0], : hr.shape[1]]) for hr, lr in pairs]
 
@@ -206,7 +170,7 @@ def model_card(method: SrMethod) -> dict:
     """Parameters and training wall time from the manifest (models only)."""
     if method.kind != "model":
         return {}
-    from sr_codec.models import zoo
+    from sr_codec.zoo import manifest as zoo
 
     info = zoo.model_info(method.name)
     return {"parameters": info.get("parameters"), "training_s": info.get("training", {}).get("wall_time_s"),
@@ -228,7 +192,7 @@ def run(
     """Every number of the tables, as a JSON-ready dict."""
     from tqdm import tqdm
 
-    from sr_codec.inner import DEFAULT_CODEC, get_codec
+    from sr_codec import codecs
 
     loaded = {name: set_images(Path(data) / name, limit) for name in sets if (Path(data) / name).is_dir()}
     missing = [name for name in sets if name not in loaded]
@@ -258,11 +222,11 @@ def run(
                             **model_card(method)})
     degraded: list[dict] = []
     if degraded_set and degraded_set in loaded:
-        codec = get_codec(None)
+        codec = codecs.by_name(None)
         for scale, quality in [(s, q) for s in scales for q in (degraded_qualities or [codec.default_quality])]:
             pairs = degraded_pairs(loaded[degraded_set], scale, quality)
             bicubic = float(np.mean(evaluate_degraded(pairs, SrMethod("bicubic", scale, _bicubic, "bicubic"))))
-            row = {"scale": scale, "set": degraded_set, "inner": DEFAULT_CODEC, "quality": quality,
+            row = {"scale": scale, "set": degraded_set, "inner": codec.name, "quality": quality,
                    "images": len(pairs), "bicubic_rgb_psnr": bicubic}
             networks = [m for m in methods if m.kind != "bicubic" and m.scale == scale]
             if not networks:

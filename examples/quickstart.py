@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image
 
 import sr_codec
-from sr_codec.metrics import psnr
-from sr_codec.normalise import load_image
+from sr_codec.imaging.metrics import psnr
+from sr_codec.imaging.normalise import load_image
 
 
 def png_bytes(rgb: np.ndarray) -> int:

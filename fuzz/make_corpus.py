@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the repository's sr_codec, installed or not
 
 import sr_codec  # noqa: E402
-from sr_codec.payload import pack, unpack  # noqa: E402
+from sr_codec.format.payload import pack, unpack  # noqa: E402
 
 
 def _images() -> dict[str, np.ndarray]:

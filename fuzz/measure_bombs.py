@@ -25,7 +25,7 @@ import json, resource, statistics, sys, time, tracemalloc
 sys.path[:0] = [{root!r}, {tests!r}]
 import numpy as np
 import sr_codec
-from sr_codec.payload import Payload, pack
+from sr_codec.format.payload import Payload, pack
 from test_hostile import BOMB_FILES, _png
 
 warm = sr_codec.encode(np.zeros((16, 16, 3), np.uint8), inner={inner!r})
@@ -40,7 +40,7 @@ elif case == "inner-header":
     data = pack(Payload(40, 40, 1, 3, 0, _png(9000, 9000)))
     run = lambda: sr_codec.decode_preview(data)
 elif case == "largest-allowed":
-    from sr_codec.inner import get_codec
+    from sr_codec.codecs import by_name as get_codec
     side = 7070  # 7070^2 = 49.98 MP, just within Limits.max_pixels; x16 -> a flat 442 x 442 AVIF
     flat = np.full((-(-side // 16), -(-side // 16), 3), 128, np.uint8)
     data = pack(Payload(side, side, 16, 0, 0, get_codec("avif").encode(flat, 0)))

@@ -8,16 +8,26 @@
 
 Importing the package, ``encode``, ``decode_preview`` and ``inspect`` never import TensorFlow;
 neither do ``decode``, ``decode_many``, ``upscale`` and ``upscale_many`` on the CPU, which run the
-shipped ``.tflite`` under LiteRT (:mod:`sr_codec.litert`). TensorFlow runs the network on a GPU,
-with ``runtime="keras"``, or for a model shipped without a ``.tflite``. Every error is an :class:`SrCodecError`.
+shipped ``.tflite`` under LiteRT (:mod:`sr_codec.receiver.runtime.litert`). TensorFlow runs the network
+on a GPU, with ``runtime="keras"``, or for a model shipped without a ``.tflite``. Every error is an
+:class:`SrCodecError`. The package's layers are described in docs/architecture.md.
 """
 
 from __future__ import annotations
 
-from .codec import PayloadInfo, decode, decode_many, decode_preview, encode, inspect
-from .errors import DeviceError, InputImageError, LimitExceededError, ModelError, PayloadError, SrCodecError
+from .errors import (
+    AnimatedImageWarning,
+    DeviceError,
+    InputImageError,
+    LimitExceededError,
+    ModelError,
+    PayloadError,
+    SrCodecError,
+)
 from .limits import DEFAULT_LIMITS, Limits
-from .upscale import upscale, upscale_many  # binds the function over the submodule of the same name
+from .receiver.decoder import PayloadInfo, decode, decode_many, decode_preview, inspect
+from .receiver.upscale import upscale, upscale_many
+from .sender.encoder import encode
 
 __version__ = "0.1.0"
 
@@ -38,5 +48,6 @@ __all__ = [
     "LimitExceededError",
     "ModelError",
     "DeviceError",
+    "AnimatedImageWarning",
     "__version__",
 ]

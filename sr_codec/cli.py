@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .codec import PayloadInfo, decode, decode_preview, encode, inspect
+from . import codecs
 from .errors import SrCodecError
-from .inner import CODECS
+from .receiver.decoder import PayloadInfo, decode, decode_preview, inspect
+from .sender.encoder import encode
 
 PROG = "sr-codec"
 
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     enc.add_argument("--quality", type=int, default=None,
                      help="inner codec quality 0..100 (default: the codec's; rate control picks it with "
                           "--max-bytes, --target-psnr or --scale auto)")
-    enc.add_argument("--inner", choices=sorted(CODECS), default=None, help="inner codec (default avif)")
+    enc.add_argument("--inner", choices=codecs.names(), default=None, help="inner codec (default avif)")
     enc.add_argument("--max-bytes", type=int, default=None, metavar="N",
                      help="rate control: the best decoded quality in at most N payload bytes")
     enc.add_argument("--target-psnr", type=float, default=None, metavar="DB",
@@ -123,7 +124,7 @@ def _check_output_format(path: Path) -> None:
 
 def _check_device(device: str | None) -> None:
     """Refuse an unavailable ``--device gpu`` before any decoding (cheap when TensorFlow is absent)."""
-    from .runtime import requested_device, resolve_device
+    from .receiver.runtime.device import requested_device, resolve_device
 
     if requested_device(device) == "gpu":
         resolve_device(device)
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["SR_CODEC_VERBOSE"] = "1"
     else:  # before TensorFlow can be imported (Keras path): errors only
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from .litert import quiet_stderr
+    from .receiver.runtime.litert import quiet_stderr
 
     try:
         with quiet_stderr(not verbose):  # native libraries' log lines (TensorFlow, XNNPACK); our errors print below

@@ -7,6 +7,9 @@ TensorFlow, OSError) are wrapped, with the original kept as ``__cause__``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class SrCodecError(Exception):
     """Base class of every error sr_codec raises."""
@@ -30,3 +33,23 @@ class ModelError(SrCodecError):
 
 class DeviceError(SrCodecError):
     """The requested compute device (e.g. ``device="gpu"``) is not available."""
+
+
+class AnimatedImageWarning(UserWarning):
+    """``encode`` was given an animated (or multi-page) image and coded only its first frame."""
+
+
+@contextmanager
+def wrap_foreign(error: type[SrCodecError], action: str) -> Iterator[None]:
+    """Let SrCodecErrors through; turn anything else raised inside into ``error`` (cause kept).
+
+    A ``MemoryError`` becomes :class:`LimitExceededError`: the input was too big for this machine.
+    """
+    try:
+        yield
+    except SrCodecError:
+        raise
+    except MemoryError as exc:
+        raise LimitExceededError(f"{action}: out of memory") from exc
+    except Exception as exc:
+        raise error(f"{action} failed: {type(exc).__name__}: {exc}") from exc

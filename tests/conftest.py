@@ -61,10 +61,11 @@ def _randomise_weights(model, seed: int = 0):
 def _export_weights(model, weights_dir: Path, *, scale: int, arch: str = "fast", width: int = 32,
                     blocks: int = 3, role: str = "codec") -> str:
     """Write ``model`` and its manifest entry exactly as ``python -m sr_codec.train --export`` does; its model id."""
-    from sr_codec.train import TrainConfig, export
+    from sr_codec.train import TrainConfig, publish_weights
 
-    cfg = TrainConfig(scale=scale, arch=arch, width=width, blocks=blocks, role=role)
-    return export(model, cfg, {"step": 0, "elapsed": 0.0}, Path(weights_dir))
+    arch_config = {"width": width, "blocks": blocks} if arch == "fast" else {}
+    cfg = TrainConfig(scale=scale, arch=arch, arch_config=arch_config, role=role)
+    return publish_weights(model, cfg, {"step": 0, "elapsed": 0.0}, Path(weights_dir))
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +85,8 @@ def export_weights():
 def random_weights_dir(tmp_path_factory) -> Path:
     """A weights dir (``manifest.json`` + ``.weights.h5``) whose default x2, x4 and x10 models are
     ``fast_sr(scale, 16, 3)`` with random weights (seed = scale). Treat it as read-only: it is shared
-    by the whole session, and ``zoo.read_manifest`` caches it."""
-    from sr_codec.models.fast import fast_sr
+    by the whole session."""
+    from sr_codec.nn.architectures.fast import fast_sr
 
     weights_dir = tmp_path_factory.mktemp("random_weights")
     for scale in RANDOM_WEIGHTS_SCALES:

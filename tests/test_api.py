@@ -30,11 +30,11 @@ from sr_codec import (
     encode,
     inspect,
 )
-from sr_codec.codec import effective_scale
-from sr_codec.downsample import downsample, low_res_size
-from sr_codec.metrics import psnr
-from sr_codec.models import zoo
-from sr_codec.payload import Payload, pack, unpack
+from sr_codec.sender.builder import effective_scale
+from sr_codec.imaging.resample import downsample, low_res_size
+from sr_codec.imaging.metrics import psnr
+from sr_codec.zoo import manifest as zoo
+from sr_codec.format.payload import Payload, pack, unpack
 
 # Bicubic-decode PSNR floors on the astronaut crops below (measured 28.3 / 24.4 / 20.1 dB at x2 / x4 / x10).
 MIN_PSNR = {2: 25.0, 4: 22.0, 10: 18.0}
@@ -252,7 +252,7 @@ def test_decode_preview_and_decode_many(odd_photo, small_photo):
 def test_model_choice(small_photo):
     payload = encode(small_photo)
     p = unpack(payload)
-    foreign = pack(Payload(p.width, p.height, p.scale, p.inner_codec, 0xFEEDF00D, p.inner, p.alpha))
+    foreign = pack(Payload(p.width, p.height, p.scale, p.codec_id, 0xFEEDF00D, p.bitstream, p.alpha))
     assert inspect(foreign).model_id is None
     with pytest.raises(ModelError, match="model='default'"):
         decode(foreign)
@@ -275,15 +275,15 @@ def test_upscale_is_re_exported():
 def test_declared_size_must_match_the_bitstream(small_photo):
     p = unpack(encode(small_photo))
     for width, height in ((p.width + 4, p.height), (p.width, p.height - 4)):
-        forged = pack(Payload(width, height, p.scale, p.inner_codec, p.model_tag, p.inner, p.alpha))
+        forged = pack(Payload(width, height, p.scale, p.codec_id, p.model_tag, p.bitstream, p.alpha))
         with pytest.raises(PayloadError, match="needs"):
             decode(forged, model="bicubic")
         with pytest.raises(PayloadError):
             decode_preview(forged)
     with pytest.raises(PayloadError):  # an AVIF bitstream labelled as PNG
-        decode(pack(Payload(p.width, p.height, p.scale, 3, p.model_tag, p.inner)), model="bicubic")
+        decode(pack(Payload(p.width, p.height, p.scale, 3, p.model_tag, p.bitstream)), model="bicubic")
     with pytest.raises(PayloadError):  # garbage alpha plane
-        decode(pack(Payload(p.width, p.height, p.scale, p.inner_codec, p.model_tag, p.inner, b"RIFFjunk")))
+        decode(pack(Payload(p.width, p.height, p.scale, p.codec_id, p.model_tag, p.bitstream, b"RIFFjunk")))
 
 
 def test_huge_declared_size_is_refused_before_decoding():
@@ -364,10 +364,10 @@ def test_no_foreign_exception_escapes_on_damaged_payloads(small_photo):
     p = unpack(encode(small_photo))
     rng = np.random.default_rng(3)
     for _ in range(40):
-        inner = bytearray(p.inner)
+        inner = bytearray(p.bitstream)
         for i in rng.integers(0, len(inner), 4):
             inner[i] = rng.integers(0, 256)
-        forged = pack(Payload(p.width, p.height, p.scale, p.inner_codec, p.model_tag, bytes(inner)))
+        forged = pack(Payload(p.width, p.height, p.scale, p.codec_id, p.model_tag, bytes(inner)))
         try:
             out = decode(forged, model="bicubic")
         except SrCodecError:
@@ -386,7 +386,7 @@ def test_codec_and_upscaler_failures_are_wrapped(monkeypatch, small_photo):
     def broken_upscale(*args, **kwargs):
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(sys.modules["sr_codec.upscale"], "upscale", broken_upscale)
+    monkeypatch.setattr(sys.modules["sr_codec.receiver.upscale"], "upscale", broken_upscale)
     with pytest.raises(ModelError, match="device lost") as caught:
         decode(encode(small_photo), model="bicubic")
     assert isinstance(caught.value.__cause__, RuntimeError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,10 @@ import pytest
 from PIL import Image
 
 import sr_codec
-from benchmarks import bandwidth, rd, sr_quality
-from sr_codec.downsample import downsample, upsample_bicubic
-from sr_codec.metrics import mod_crop, psnr_y
+from benchmarks import bandwidth, sr_quality
+from sr_codec.imaging import curves, metrics
+from sr_codec.imaging.resample import downsample, upsample_bicubic
+from sr_codec.imaging.metrics import mod_crop, psnr_y
 
 # ------------------------------------------------------------------------------------ BD-rate
 
@@ -24,10 +26,10 @@ RATE_A = [0.05, 0.09, 0.17, 0.33]
 
 def test_bd_rate_of_a_curve_scaled_by_0_8_is_minus_20_percent():
     rate_b = [r * 0.8 for r in RATE_A]
-    assert rd.bd_rate(RATE_A, PSNR_A, rate_b, PSNR_A) == pytest.approx(-20.0, abs=1e-6)
-    assert rd.bd_rate(RATE_A, PSNR_A, rate_b, PSNR_A, method="pchip") == pytest.approx(-20.0, abs=1e-6)
+    assert curves.bd_rate(RATE_A, PSNR_A, rate_b, PSNR_A) == pytest.approx(-20.0, abs=1e-6)
+    assert curves.bd_rate(RATE_A, PSNR_A, rate_b, PSNR_A, method="pchip") == pytest.approx(-20.0, abs=1e-6)
     # and the reverse direction: A needs 25 % more than B
-    assert rd.bd_rate(rate_b, PSNR_A, RATE_A, PSNR_A) == pytest.approx(25.0, abs=1e-6)
+    assert curves.bd_rate(rate_b, PSNR_A, RATE_A, PSNR_A) == pytest.approx(25.0, abs=1e-6)
 
 
 def test_bd_rate_hand_worked_example():
@@ -38,7 +40,7 @@ def test_bd_rate_hand_worked_example():
     p = np.array([30.0, 31.5, 33.0, 34.5, 36.0])
     rate_a = np.exp(p / 4)
     rate_b = np.exp(p / 4 + math.log(0.5) * (p - 30) / 6)
-    assert rd.bd_rate(rate_a, p, rate_b, p) == pytest.approx((2**-0.5 - 1) * 100, abs=1e-6)
+    assert curves.bd_rate(rate_a, p, rate_b, p) == pytest.approx((2**-0.5 - 1) * 100, abs=1e-6)
 
 
 def test_bd_rate_integrates_only_over_the_overlapping_psnr_range():
@@ -47,23 +49,23 @@ def test_bd_rate_integrates_only_over_the_overlapping_psnr_range():
     p_b = p_a + 3.0
     rate_a = np.exp(p_a / 3)
     rate_b = 0.5 * np.exp(p_b / 3)
-    assert rd.bd_rate(rate_a, p_a, rate_b, p_b) == pytest.approx(-50.0, abs=1e-6)
+    assert curves.bd_rate(rate_a, p_a, rate_b, p_b) == pytest.approx(-50.0, abs=1e-6)
 
 
 def test_bd_rate_and_bd_psnr_say_none_without_overlap():
-    assert rd.bd_rate(RATE_A, PSNR_A, RATE_A, [p + 10 for p in PSNR_A]) is None
-    assert rd.bd_psnr(RATE_A, PSNR_A, [r * 100 for r in RATE_A], PSNR_A) is None
+    assert curves.bd_rate(RATE_A, PSNR_A, RATE_A, [p + 10 for p in PSNR_A]) is None
+    assert curves.bd_psnr(RATE_A, PSNR_A, [r * 100 for r in RATE_A], PSNR_A) is None
 
 
 def test_bd_psnr_of_a_constant_one_db_shift_is_one():
-    assert rd.bd_psnr(RATE_A, PSNR_A, RATE_A, [p + 1 for p in PSNR_A]) == pytest.approx(1.0, abs=1e-9)
-    assert rd.bd_psnr(RATE_A, PSNR_A, RATE_A, [p + 1 for p in PSNR_A], method="pchip") == pytest.approx(1.0)
+    assert curves.bd_psnr(RATE_A, PSNR_A, RATE_A, [p + 1 for p in PSNR_A]) == pytest.approx(1.0, abs=1e-9)
+    assert curves.bd_psnr(RATE_A, PSNR_A, RATE_A, [p + 1 for p in PSNR_A], method="pchip") == pytest.approx(1.0)
 
 
 def test_bytes_saved_at_equal_psnr_interpolates_and_never_extrapolates():
     ref_bytes = [2000.0, 4000.0, 8000.0]
     ref_psnr = [28.0, 30.0, 32.0]
-    rows = rd.bytes_saved_at_equal_psnr(ref_bytes, ref_psnr, [1000.0, 1500.0, 900.0], [29.0, 30.0, 27.0])
+    rows = curves.bytes_saved_at_equal_psnr(ref_bytes, ref_psnr, [1000.0, 1500.0, 900.0], [29.0, 30.0, 27.0])
     # 29 dB is half way in log-bytes between 2000 and 4000: sqrt(2000 * 4000)
     assert rows[0]["reference_bytes"] == pytest.approx(math.sqrt(2000 * 4000))
     assert rows[1]["saved"] == pytest.approx(1 - 1500 / 4000)
@@ -74,21 +76,21 @@ def test_bytes_saved_at_equal_psnr_interpolates_and_never_extrapolates():
 
 
 def test_ms_ssim_is_one_for_identical_images_and_falls_with_noise(small_photo):
-    assert rd.ms_ssim(small_photo, small_photo) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.ms_ssim(small_photo, small_photo) == pytest.approx(1.0, abs=1e-12)
     rng = np.random.default_rng(0)
     values = []
     for sigma in (3, 10, 30):
         noisy = np.clip(small_photo + rng.normal(0, sigma, small_photo.shape), 0, 255).astype(np.uint8)
-        values.append(rd.ms_ssim(small_photo, noisy))
+        values.append(metrics.ms_ssim(small_photo, noisy))
     assert 1.0 > values[0] > values[1] > values[2] > 0.0
 
 
 def test_ms_ssim_uses_fewer_scales_on_small_images():
-    assert rd.ms_ssim_scales(176, 500) == 5
-    assert rd.ms_ssim_scales(175, 500) == 4
-    assert rd.ms_ssim_scales(11, 11) == 1
+    assert metrics.ms_ssim_scales(176, 500) == 5
+    assert metrics.ms_ssim_scales(175, 500) == 4
+    assert metrics.ms_ssim_scales(11, 11) == 1
     with pytest.raises(ValueError):
-        rd.ms_ssim_scales(10, 40)
+        metrics.ms_ssim_scales(10, 40)
 
 
 def test_ms_ssim_matches_an_independent_single_scale_ssim():
@@ -101,8 +103,8 @@ def test_ms_ssim_matches_an_independent_single_scale_ssim():
     _, ssim_map = structural_similarity(
         a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, full=True
     )
-    assert rd.ms_ssim_scales(*a.shape) == 1
-    assert rd.ms_ssim(a, b) == pytest.approx(ssim_map[5:-5, 5:-5].mean(), rel=1e-6)
+    assert metrics.ms_ssim_scales(*a.shape) == 1
+    assert metrics.ms_ssim(a, b) == pytest.approx(ssim_map[5:-5, 5:-5].mean(), rel=1e-6)
 
 
 # ------------------------------------------------------------------------------ rate = payload
@@ -250,3 +252,37 @@ def test_rate_control_path_is_measured_when_the_library_has_it(small_photo):
     point, payload, _ = bandwidth.measure(auto, small_photo, 0.5)
     budget = int(0.5 * small_photo.shape[0] * small_photo.shape[1] / 8)
     assert point.bytes == len(payload) == sr_codec.inspect(payload).payload_bytes <= budget
+
+
+def test_visual_grid_shows_only_panels_of_comparable_bytes():
+    from benchmarks.bandwidth_plots import GRID_BYTES_TOLERANCE, choose_grid_points, comparable_bytes
+
+    methods = bandwidth.build_methods([4], ["jpeg", "webp", "avif"], bandwidth.parse_qualities(None), include_auto=False)
+
+    def point(method: str, role: str, scale: int, setting: float, num_bytes: int) -> bandwidth.Point:
+        return bandwidth.Point("img", method, role, scale, "quality", setting, 100, 100, num_bytes,
+                               8 * num_bytes / 1e4, 30.0, 0.9)
+
+    points = [point("sr_codec-x4", "network", 4, 50, 100), point("bicubic-x4", "bicubic", 4, 50, 100),
+              point("sr_codec-x4", "network", 4, 20, 60), point("bicubic-x4", "bicubic", 4, 20, 60),  # nothing near
+              point("jpeg", "classical", 1, 10, 300), point("jpeg", "classical", 1, 2, 190),  # both too far
+              point("webp", "classical", 1, 5, 115), point("avif", "classical", 1, 0, 92)]
+    chosen = choose_grid_points(points, methods, "img")
+    shown = {p.method: p.bytes for _, p in chosen}
+    assert shown == {"sr_codec-x4": 100, "bicubic-x4": 100, "webp": 115, "avif": 92}
+    assert all(comparable_bytes(b, 100) for b in shown.values()) and GRID_BYTES_TOLERANCE <= 0.25
+
+
+def test_peers_run_when_shared_peers_exist(small_photo):
+    """``--peers ../shared/peers`` must work on a fresh install (opencv-contrib < 5 reads the TensorFlow .pb files)."""
+    shared = Path(os.environ.get("SR_CODEC_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    peers = shared / "peers"
+    if not any(peers.glob("*_x*.pb")):
+        pytest.skip("../shared/peers not present")
+    scales = sorted({int(p.stem.rpartition("_x")[2]) for p in peers.glob("*_x*.pb")})
+    methods = sr_quality.peer_methods(peers, scales)
+    assert methods, "peers are present but cannot be run: is opencv-contrib-python-headless (< 5) installed?"
+    low = np.ascontiguousarray(small_photo[:20, :24])
+    for method in methods:
+        out = method.upscale(low, method.scale)
+        assert out.shape == (20 * method.scale, 24 * method.scale, 3) and out.dtype == np.uint8, method.name

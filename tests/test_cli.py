@@ -15,7 +15,7 @@ import sr_codec
 import sr_codec.rate
 from sr_codec import cli
 from sr_codec.cli import main
-from sr_codec.metrics import psnr
+from sr_codec.imaging.metrics import psnr
 
 
 @pytest.fixture()

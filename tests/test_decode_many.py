@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sr_codec import ModelError, PayloadError, decode, decode_many, encode
-from sr_codec.models import zoo
-from sr_codec.payload import Payload, pack, unpack
+from sr_codec.zoo import manifest as zoo
+from sr_codec.format.payload import Payload, pack, unpack
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def mixed_payloads(photo) -> list[bytes]:
 @pytest.fixture()
 def upscale_calls(monkeypatch) -> list[tuple[int, str, int]]:
     """Records (scale, model id, number of images) of every sr_codec.upscale.upscale_many call."""
-    module = sys.modules["sr_codec.upscale"]
+    module = sys.modules["sr_codec.receiver.upscale"]
     original = module.upscale_many
     calls: list[tuple[int, str, int]] = []
 
@@ -70,7 +70,7 @@ def test_one_upscale_call_per_scale_and_model(mixed_payloads, upscale_calls):
 
 def test_arguments_reach_the_upscaler(mixed_payloads, monkeypatch):
     seen = []
-    module = sys.modules["sr_codec.upscale"]
+    module = sys.modules["sr_codec.receiver.upscale"]
     original = module.upscale_many
     monkeypatch.setattr(module, "upscale_many",
                         lambda images, scale, **kwargs: seen.append(kwargs) or original(images, scale, **kwargs))
@@ -96,10 +96,10 @@ def test_empty_and_bad_inputs(mixed_payloads, upscale_calls):
 def test_foreign_model_fails_before_the_pixels_are_decoded(mixed_payloads):
     """A payload for weights we lack is a ModelError even when its pixels are damaged: no pixel is decoded first."""
     p = unpack(mixed_payloads[5])  # PNG inner codec: the header is readable without the pixel data
-    assert p.inner[12:16] == b"IHDR"
-    idat = p.inner.index(b"IDAT")
-    damaged = p.inner[: idat + 4] + bytes(b ^ 0x5A for b in p.inner[idat + 4 : idat + 40]) + p.inner[idat + 40 :]
-    foreign = pack(Payload(p.width, p.height, p.scale, p.inner_codec, 0xFEEDF00D, damaged, p.alpha))
+    assert p.bitstream[12:16] == b"IHDR"
+    idat = p.bitstream.index(b"IDAT")
+    damaged = p.bitstream[: idat + 4] + bytes(b ^ 0x5A for b in p.bitstream[idat + 4 : idat + 40]) + p.bitstream[idat + 40 :]
+    foreign = pack(Payload(p.width, p.height, p.scale, p.codec_id, 0xFEEDF00D, damaged, p.alpha))
     with pytest.raises(PayloadError):  # the pixels really are broken
         decode(foreign, model="bicubic")
     with pytest.raises(ModelError, match="0xfeedf00d"):

@@ -7,11 +7,12 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from sr_codec import export  # noqa: E402  (imports TensorFlow)
-from sr_codec.metrics import psnr  # noqa: E402
-from sr_codec.models import zoo  # noqa: E402
-from sr_codec.models.autoencoder import seed_sr  # noqa: E402
-from sr_codec.models.fast import fast_sr  # noqa: E402
+from sr_codec import export as export_cli  # noqa: E402
+from sr_codec.nn import layers, portable  # noqa: E402  (imports TensorFlow)
+from sr_codec.imaging.metrics import psnr  # noqa: E402
+from sr_codec.zoo import manifest as zoo  # noqa: E402
+from sr_codec.nn.architectures.autoencoder import seed_sr  # noqa: E402
+from sr_codec.nn.architectures.fast import fast_sr  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def keras_out(model, lr: np.ndarray) -> np.ndarray:
 
 
 def run_tflite(content: bytes, lr: np.ndarray) -> np.ndarray:
-    interpreter = export.tflite_interpreter(content, num_threads=2)
+    interpreter = portable.tflite_interpreter(content, num_threads=2)
     index = interpreter.get_input_details()[0]["index"]
     interpreter.resize_tensor_input(index, lr.shape)
     interpreter.allocate_tensors()
@@ -46,15 +47,15 @@ def lr_image(photo) -> np.ndarray:
 @pytest.mark.parametrize("scale", [2, 4, 10])
 def test_conv_bicubic_equals_tf_resize_bicubic(scale, lr_image):
     expected = tf.image.resize(lr_image, (63 * scale, 77 * scale), method="bicubic").numpy()
-    got = export.ConvBicubic(scale)(lr_image).numpy()
+    got = layers.ConvBicubic(scale)(lr_image).numpy()
     assert np.abs(got - expected).max() < 1e-5
 
 
 def test_portable_graph_traces_once_for_any_size(lr_image, random_fast):
     model = random_fast()
-    net, serve = export.inference_function(model)
+    net, serve = portable.inference_function(model)
     for h, w in ((63, 77), (20, 31)):
-        out = serve(tf.constant(lr_image[:, :h, :w]))[export.SERVING_OUTPUT].numpy()
+        out = serve(tf.constant(lr_image[:, :h, :w]))[portable.SERVING_OUTPUT].numpy()
         np.testing.assert_allclose(out, keras_out(model, lr_image[:, :h, :w]), atol=1e-6)
     assert serve.experimental_get_tracing_count() == 1
 
@@ -62,7 +63,7 @@ def test_portable_graph_traces_once_for_any_size(lr_image, random_fast):
 @pytest.mark.parametrize("config", [(4,), (10, 48, 4)], ids=["fast-x4", "fast-x10"])
 def test_tflite_matches_keras(config, lr_image, random_fast):
     model = random_fast(*config)
-    content = export.tflite_bytes(model)
+    content = portable.tflite_bytes(model)
     for h, w in ((63, 77), (24, 18)):  # dynamic height and width: one model, two sizes
         lr = np.ascontiguousarray(lr_image[:, :h, :w])
         got = run_tflite(content, lr)
@@ -75,7 +76,7 @@ def test_tflite_seed_autoencoder_pads_odd_sizes(lr_image):
     """x2 seed: nearest upsampling rewritten for TFLite, odd sides edge-padded to even inside the graph."""
     model = seed_sr(2)
     lr = np.ascontiguousarray(lr_image[:, :15, :19])
-    got = run_tflite(export.tflite_bytes(model), lr)
+    got = run_tflite(portable.tflite_bytes(model), lr)
     padded = np.pad(lr, ((0, 0), (0, 1), (0, 1), (0, 0)), mode="edge")
     reference = keras_out(model, padded)[:, :30, :38]
     assert got.shape == reference.shape
@@ -84,8 +85,8 @@ def test_tflite_seed_autoencoder_pads_odd_sizes(lr_image):
 
 def test_tflite_fixed_size(lr_image, random_fast):
     model = random_fast(2, 16, 2)
-    content = export.tflite_bytes(model, size=(24, 32))
-    interpreter = export.tflite_interpreter(content)
+    content = portable.tflite_bytes(model, size=(24, 32))
+    interpreter = portable.tflite_interpreter(content)
     assert list(interpreter.get_input_details()[0]["shape_signature"]) == [1, 24, 32, 3]
     lr = np.ascontiguousarray(lr_image[:, :24, :32])
     assert psnr(keras_out(model, lr) * 255.0, run_tflite(content, lr) * 255.0) >= 45.0
@@ -93,29 +94,29 @@ def test_tflite_fixed_size(lr_image, random_fast):
 
 def test_savedmodel_serving_signature(tmp_path, lr_image, random_fast):
     model = random_fast(4, 16, 2)
-    path = export.save_savedmodel(model, tmp_path / "sm")
+    path = portable.save_savedmodel(model, tmp_path / "sm")
     loaded = tf.saved_model.load(str(path))
     serve = loaded.signatures["serving_default"]
     [spec] = serve.structured_input_signature[1].values()
     assert spec.dtype == tf.float32 and spec.shape.as_list() == [None, None, None, 3]
-    out = serve(**{export.SERVING_INPUT: tf.constant(lr_image)})[export.SERVING_OUTPUT].numpy()
+    out = serve(**{portable.SERVING_INPUT: tf.constant(lr_image)})[portable.SERVING_OUTPUT].numpy()
     np.testing.assert_allclose(out, keras_out(model, lr_image), atol=1e-6)
 
 
 def test_cli_exports_the_default_model(tmp_path, capsys, random_fast, export_weights):
     weights = tmp_path / "weights"  # x4 only: exporting x2 must fail
     model_id = export_weights(random_fast(4, 16, 2), weights, scale=4, width=16, blocks=2)
-    assert export.main(["--format", "tflite", "--scale", "4", "--out", str(tmp_path / "out"),
+    assert export_cli.main(["--format", "tflite", "--scale", "4", "--out", str(tmp_path / "out"),
                         "--weights-dir", str(weights)]) == 0
     target = tmp_path / "out" / f"{model_id}.tflite"
     assert target.stat().st_size > 10_000 and str(target) in capsys.readouterr().out
-    assert export.main(["--format", "tflite", "--scale", "2", "--out", str(tmp_path / "out"),
+    assert export_cli.main(["--format", "tflite", "--scale", "2", "--out", str(tmp_path / "out"),
                         "--weights-dir", str(weights)]) == 1
     assert "no trained x2 model" in capsys.readouterr().err
 
 
 def test_litert_runtime_matches_keras(photo, random_weights_dir):
-    from sr_codec.upscale import upscale
+    from sr_codec.receiver.upscale import upscale
 
     image = photo[:70, :90]
     keras = upscale(image, 4, weights_dir=random_weights_dir, runtime="keras")

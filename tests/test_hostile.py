@@ -34,11 +34,15 @@ from sr_codec import (
     encode,
     inspect,
 )
-from sr_codec.codec import effective_scale
-from sr_codec.downsample import low_res_size
-from sr_codec.inner import CODECS, CODECS_BY_ID, PngCodec
-from sr_codec.models import zoo
-from sr_codec.payload import MAX_EXTENSION_DEPTH, Payload, pack, unpack
+from sr_codec.sender.builder import effective_scale
+from sr_codec.imaging.resample import low_res_size
+from sr_codec import codecs
+from sr_codec.codecs.png import PngCodec
+from sr_codec.zoo import manifest as zoo
+from sr_codec.format.payload import MAX_EXTENSION_DEPTH, Payload, pack, unpack
+
+CODECS = {name: codecs.by_name(name) for name in codecs.names()}
+CODECS_BY_ID = {codec.wire_id: codec for codec in CODECS.values()}
 
 # CI-sized hypothesis runs (the whole file takes about 15 s); no deadline: per-example time varies on a busy box.
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -307,7 +311,7 @@ def test_insertions_deletions_and_splices_are_detected(payloads, name, cut, leng
 def test_declared_size_must_match_the_inner_header_before_decoding(payloads, name, no_pixel_decoding):
     p = unpack(payloads[name])
     for width, height in ((p.width + p.scale, p.height), (p.width, p.height + p.scale), (p.height, p.width)):
-        forged = pack(Payload(width, height, p.scale, p.inner_codec, p.model_tag, p.inner, p.alpha))
+        forged = pack(Payload(width, height, p.scale, p.codec_id, p.model_tag, p.bitstream, p.alpha))
         if (width, height) == (p.width, p.height):
             continue
         with pytest.raises(PayloadError, match="needs"):
@@ -320,7 +324,7 @@ def test_decoded_size_is_checked_even_when_a_header_lies(monkeypatch, payloads):
     p = unpack(payloads["png-rgb"])
     wrong = io.BytesIO()
     Image.fromarray(image(5, 5)).save(wrong, "PNG")
-    forged = pack(Payload(p.width, p.height, p.scale, p.inner_codec, p.model_tag, wrong.getvalue()))
+    forged = pack(Payload(p.width, p.height, p.scale, p.codec_id, p.model_tag, wrong.getvalue()))
     monkeypatch.setattr(PngCodec, "read_size", lambda self, data: low_res_size(p.height, p.width, p.scale))
     with pytest.raises(PayloadError, match="decoded to"):
         decode_preview(forged)
@@ -332,14 +336,14 @@ def test_alpha_plane_of_the_wrong_size_is_refused(payloads):
     p = unpack(payloads["avif-rgba"])
     plane = io.BytesIO()
     Image.new("L", (3, 3), 9).save(plane, "WEBP", lossless=True)
-    forged = pack(Payload(p.width, p.height, p.scale, p.inner_codec, p.model_tag, p.inner, plane.getvalue()))
+    forged = pack(Payload(p.width, p.height, p.scale, p.codec_id, p.model_tag, p.bitstream, plane.getvalue()))
     with pytest.raises(PayloadError, match="alpha plane is 3 x 3"):
         decode_preview(forged)
 
 
 def test_model_tag_is_checked_against_the_shipped_weights(monkeypatch, payloads):
     p = unpack(payloads["avif-rgb"])
-    foreign = pack(Payload(p.width, p.height, p.scale, p.inner_codec, 0x5EED5EED, p.inner))
+    foreign = pack(Payload(p.width, p.height, p.scale, p.codec_id, 0x5EED5EED, p.bitstream))
     with pytest.raises(ModelError, match="0x5eed5eed.*model='default'"):
         decode(foreign)
     assert decode(foreign, model="bicubic").shape == (30, 44, 3)

@@ -10,10 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from sr_codec import avif_box, inner
-from sr_codec.avif_box import build_avif, parse_sequence_header, split_avif
+from sr_codec.codecs import avif as inner
+from sr_codec.format import avif_box
+from sr_codec.format.avif_box import build_avif, parse_sequence_header, split_avif
 from sr_codec.errors import InputImageError, PayloadError, SrCodecError
-from sr_codec.inner import CODECS, AvifCodec, avif_speed_for, codec_by_wire_id, get_codec
+from sr_codec import codecs
+from sr_codec.codecs import by_name as get_codec
+from sr_codec.codecs import by_wire_id as codec_by_wire_id
+from sr_codec.codecs.avif import AvifCodec, avif_speed_for
+
+CODECS = {name: codecs.by_name(name) for name in codecs.names()}
 
 AVIF_SIZES = [(1, 1), (7, 13), (1, 500), (64, 48), (121, 81), (300, 200)]  # (width, height)
 

@@ -13,14 +13,16 @@ import numpy as np
 import pytest
 
 import sr_codec
-from sr_codec import litert
-from sr_codec import runtime as rt
 from sr_codec.errors import ModelError
-from sr_codec.models import zoo
-from sr_codec.upscale import upscale
+from sr_codec.nn.geometry import geometry
+from sr_codec.nn.loading import load_model
+from sr_codec.receiver import runtime as rt
+from sr_codec.receiver.runtime import litert
+from sr_codec.receiver.upscale import upscale
+from sr_codec.zoo import manifest as zoo
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = zoo.available_model_ids()
+SHIPPED = zoo.upscaler_ids()  # downscalers (the sender's) have their own .tflite contract
 TILES = (0, 16, 40, None)  # untiled, small and medium explicit tiles, the automatic choice
 
 # A child interpreter in which `import tensorflow` fails, as in a base install.
@@ -35,8 +37,8 @@ NO_TENSORFLOW = (
 
 
 def keras_reference(model_id: str, low: np.ndarray) -> np.ndarray:
-    model = zoo.load_model(model_id, "cpu")
-    from sr_codec.export import inference_function
+    model = load_model(model_id, "cpu")
+    from sr_codec.nn.portable import inference_function
 
     _, serve = inference_function(model, batch=1)
     out = serve(low[None].astype(np.float32) / 255.0)["high_res"].numpy()[0]
@@ -54,6 +56,8 @@ def test_every_manifest_model_ships_a_verified_tflite():
     manifest = json.loads((zoo.WEIGHTS_DIR / "manifest.json").read_text())
     assert SHIPPED
     for model_id, info in manifest["models"].items():
+        if info.get("arch") == zoo.DOWNSCALER_ARCH:
+            continue
         entry = info["tflite"]
         content = (zoo.WEIGHTS_DIR / entry["file"]).read_bytes()
         assert entry["file"] == f"{model_id}.tflite"
@@ -64,7 +68,7 @@ def test_every_manifest_model_ships_a_verified_tflite():
 
 @pytest.mark.parametrize("model_id", SHIPPED)
 def test_manifest_geometry_is_the_keras_models(model_id):
-    assert litert.geometry_of(model_id) == rt.geometry(zoo.load_model(model_id, "cpu"))
+    assert litert.geometry_of(model_id) == geometry(load_model(model_id, "cpu"))
 
 
 @pytest.mark.parametrize("model_id", SHIPPED)
@@ -165,3 +169,30 @@ def test_cli_refuses_a_bad_extension_before_decoding(tmp_path, small_photo, monk
     monkeypatch.setattr(cli, "decode", lambda *a, **k: pytest.fail("decoded before checking the output name"))
     assert cli.main(["decode", str(payload), str(tmp_path / "out.txt")]) == 1
     assert "extension" in capsys.readouterr().err
+
+
+def test_ship_tflite_writes_a_runnable_file_and_skips_downscalers(tmp_path, random_weights_dir, small_photo):
+    """ship_tflite on a copy of a weights dir: the manifest gains a verified field, auto picks LiteRT,
+    the output matches Keras within 1; a downscaler entry is neither shipped nor run by the receiver."""
+    from sr_codec.export import ship_tflite
+
+    weights = tmp_path / "weights"
+    shutil.copytree(random_weights_dir, weights)
+    model_id = zoo.default_model_id(2, weights)
+    manifest = json.loads((weights / "manifest.json").read_text())
+    manifest["models"]["down-x2"] = {**manifest["models"][model_id], "arch": zoo.DOWNSCALER_ARCH, "role": "sender"}
+    (weights / "manifest.json").write_text(json.dumps(manifest))
+    assert "down-x2" not in zoo.upscaler_ids(weights)
+
+    assert ship_tflite.main(["--model", "down-x2", "--weights-dir", str(weights)]) == 1
+    fields = ship_tflite.ship(weights_dir=weights)
+    assert "down-x2" not in fields and model_id in fields
+    entry = zoo.model_info(model_id, weights)["tflite"]
+    assert entry == fields[model_id] and (weights / entry["file"]).is_file()
+    assert litert.geometry_of(model_id, weights) == geometry(load_model(model_id, "cpu", weights))
+    assert not litert.has_shipped_tflite("down-x2", weights)
+    assert rt.resolve_runtime(None, "cpu", model_id, weights) == "litert"
+    low = small_photo[:30, :40]
+    shipped = upscale(low, 2, model_id=model_id, device="cpu", weights_dir=weights)
+    keras = upscale(low, 2, model_id=model_id, device="cpu", runtime="keras", weights_dir=weights)
+    assert np.abs(shipped.astype(int) - keras).max() <= 1

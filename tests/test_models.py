@@ -8,17 +8,18 @@ import numpy as np
 import pytest
 
 from sr_codec.errors import ModelError
-from sr_codec.models import zoo
+from sr_codec.nn.loading import load_model
+from sr_codec.zoo import manifest as zoo
 
 
 def test_seed_autoencoder_has_the_articles_parameter_count():
-    from sr_codec.models.autoencoder import seed_autoencoder
+    from sr_codec.nn.architectures.autoencoder import seed_autoencoder
 
     assert seed_autoencoder(input_shape=(256, 256, 3)).count_params() == 1_110_403
 
 
 def test_seed_sr_output_is_the_enlarged_input():
-    from sr_codec.models.autoencoder import seed_sr
+    from sr_codec.nn.architectures.autoencoder import seed_sr
 
     out = seed_sr(2)(np.zeros((1, 6, 10, 3), np.float32), training=False)
     assert tuple(out.shape) == (1, 12, 20, 3)
@@ -26,7 +27,7 @@ def test_seed_sr_output_is_the_enlarged_input():
 
 @pytest.mark.parametrize("scale, width, blocks", [(2, 32, 3), (4, 32, 3), (10, 48, 4)])
 def test_fast_sr_shapes_on_odd_sizes(scale, width, blocks):
-    from sr_codec.models.fast import fast_sr
+    from sr_codec.nn.architectures.fast import fast_sr
 
     model = fast_sr(scale, width, blocks)
     for h, w in ((7, 5), (13, 9)):
@@ -39,7 +40,7 @@ def test_fast_sr_with_a_zero_last_conv_is_bicubic(scale):
     """Residual design: whatever the trunk computes, a zero ``to_subpixels`` leaves the bicubic base."""
     import tensorflow as tf
 
-    from sr_codec.models.fast import fast_sr
+    from sr_codec.nn.architectures.fast import fast_sr
 
     model = fast_sr(scale, 16, 2)
     last = model.get_layer("to_subpixels")
@@ -56,14 +57,14 @@ def test_fast_sr_with_a_zero_last_conv_is_bicubic(scale):
 @pytest.fixture()
 def weights_dir(tmp_path, randomise_weights, export_weights):
     """A fresh folder holding one random-weight x4 model: the tests below damage it."""
-    from sr_codec.models.fast import fast_sr
+    from sr_codec.nn.architectures.fast import fast_sr
 
     export_weights(randomise_weights(fast_sr(4, 16, 2)), tmp_path, scale=4, width=16, blocks=2)
     return tmp_path
 
 
 def test_zoo_round_trip(weights_dir):
-    from sr_codec.models.fast import fast_sr
+    from sr_codec.nn.architectures.fast import fast_sr
 
     [model_id] = zoo.available_model_ids(weights_dir)
     info = zoo.model_info(model_id, weights_dir)
@@ -75,8 +76,8 @@ def test_zoo_round_trip(weights_dir):
     assert zoo.model_id_for_tag(tag ^ 1, weights_dir) is None
     assert zoo.tag_for(zoo.BICUBIC, weights_dir) == 0 and zoo.model_id_for_tag(0, weights_dir) == zoo.BICUBIC
 
-    loaded = zoo.load_model(model_id, "cpu", weights_dir)
-    assert zoo.load_model(model_id, "cpu", weights_dir) is loaded  # cached per process
+    loaded = load_model(model_id, "cpu", weights_dir)
+    assert load_model(model_id, "cpu", weights_dir) is loaded  # cached per process
     reference = fast_sr(4, 16, 2)
     reference.load_weights(weights_dir / info["file"])
     for a, b in zip(loaded.get_weights(), reference.get_weights()):
@@ -91,7 +92,7 @@ def test_zoo_rejects_a_weights_file_that_does_not_match_its_hash(weights_dir):
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="sha256"):
-        zoo.load_model(model_id, "cpu", weights_dir)
+        load_model(model_id, "cpu", weights_dir)
 
 
 def test_zoo_errors(weights_dir, tmp_path_factory):
@@ -100,7 +101,7 @@ def test_zoo_errors(weights_dir, tmp_path_factory):
     [model_id] = zoo.available_model_ids(weights_dir)
     (weights_dir / zoo.model_info(model_id, weights_dir)["file"]).unlink()
     with pytest.raises(ModelError, match="missing"):
-        zoo.load_model(model_id, "cpu", weights_dir)
+        load_model(model_id, "cpu", weights_dir)
     broken = tmp_path_factory.mktemp("broken")
     (broken / "manifest.json").write_text("{not json")
     with pytest.raises(ModelError):
@@ -119,14 +120,14 @@ def test_manifest_entry_has_the_training_export_fields(weights_dir):
 def test_clean_role_model_serves_upscale_and_leaves_the_codec_default(tmp_path, randomise_weights, export_weights,
                                                                      small_photo):
     """upscale() on clean low-res takes the clean-role model; payloads keep naming the codec-role default."""
-    from sr_codec.models.fast import fast_sr
-    from sr_codec.upscale import upscale
+    from sr_codec.nn.architectures.fast import fast_sr
+    from sr_codec.receiver.upscale import upscale
 
     codec_id = export_weights(randomise_weights(fast_sr(4, 8, 1), seed=1), tmp_path, scale=4, width=8, blocks=1)
     assert zoo.upscale_model_id(4, tmp_path) == codec_id  # no clean model yet: fall back to the codec one
     clean_id = export_weights(randomise_weights(fast_sr(4, 8, 1), seed=2), tmp_path, scale=4, width=8, blocks=1,
                               role="clean")
-    zoo.read_manifest.cache_clear()
+    # no cache clearing: the manifest reader sees what training just wrote
     assert "-clean-" in clean_id and clean_id != codec_id
     assert zoo.default_model_id(4, tmp_path) == codec_id
     assert zoo.upscale_model_id(4, tmp_path) == clean_id

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, ImageCms, ImageFile
 
 from sr_codec.errors import InputImageError, LimitExceededError
-from sr_codec.normalise import NormalisedImage, load_image
+from sr_codec.imaging.normalise import NormalisedImage, load_image
 
 RNG = np.random.default_rng(1234)
 
@@ -152,8 +152,9 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, tol: float) -> None:
 
 def test_normalised_image_holds_only_pixels():
     out = load_image(asymmetric_rgb())
-    assert [f.name for f in dataclasses.fields(NormalisedImage)] == ["rgb", "alpha"]
-    assert (out.height, out.width) == (4, 6)
+    # pixels, plus the frame count of the source (a number, no metadata): encode warns when frames are dropped
+    assert [f.name for f in dataclasses.fields(NormalisedImage)] == ["rgb", "alpha", "frames"]
+    assert (out.height, out.width, out.frames) == (4, 6, 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         out.rgb = out.rgb  # type: ignore[misc]
 
@@ -425,7 +426,7 @@ def test_gps_exif_xmp_and_comments_are_dropped():
 
     out = load_image(tagged)
     assert np.array_equal(out.rgb, load_image(plain).rgb)  # same pixels as the untagged file
-    assert set(vars(out)) == {"rgb", "alpha"} and out.alpha is None
+    assert set(vars(out)) == {"rgb", "alpha", "frames"} and out.alpha is None and out.frames == 1
     assert out.rgb.base is None or isinstance(out.rgb.base, np.ndarray)
     blob = pickle.dumps(out)
     for secret in (b"SecretCameraMaker", b"SecretComment", b"SecretXmpPayload", b"GPS"):

@@ -10,7 +10,7 @@ import pytest
 
 from sr_codec.errors import LimitExceededError, PayloadError
 from sr_codec.limits import Limits
-from sr_codec.payload import FORMAT_VERSION, MAX_SCALE, Payload, overhead, pack, unpack
+from sr_codec.format.payload import FORMAT_VERSION, MAX_SCALE, Payload, overhead, pack, unpack
 
 
 def forge(*fields, version=FORMAT_VERSION) -> bytes:
@@ -31,7 +31,7 @@ def test_round_trip_rgb_constant_and_coded_alpha():
 
 def test_layout_is_the_documented_worked_example():
     """docs/format.md walks through exactly these bytes; changing them is a format change."""
-    p = Payload(width=768, height=512, scale=4, inner_codec=0, model_tag=0x1A2B3C4D, inner=b"AV1", alpha=None)
+    p = Payload(width=768, height=512, scale=4, codec_id=0, model_tag=0x1A2B3C4D, bitstream=b"AV1", alpha=None)
     data = pack(p)
     assert data[:-4].hex(" ") == "01 cd 03 00 cd 02 00 04 00 ce 1a 2b 3c 4d c4 03 41 56 31 c0"
     assert data[-4:] == zlib.crc32(data[:-4]).to_bytes(4, "big")
@@ -143,7 +143,7 @@ def test_ext_and_nested_objects_are_rejected_without_allocation():
 
 def test_limits_on_payload_and_bitstream_sizes():
     data = pack(Payload(768, 512, 4, 0, 0, b"\x00" * 3000, b"\x01" * 5000))
-    assert unpack(data, Limits(max_payload_bytes=len(data), max_inner_bytes=5000)).inner == b"\x00" * 3000
+    assert unpack(data, Limits(max_payload_bytes=len(data), max_inner_bytes=5000)).bitstream == b"\x00" * 3000
     with pytest.raises(LimitExceededError, match="payload"):
         unpack(data, Limits(max_payload_bytes=len(data) - 1))
     with pytest.raises(LimitExceededError, match="alpha"):

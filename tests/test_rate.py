@@ -18,9 +18,9 @@ from PIL import Image
 
 import sr_codec
 from sr_codec import InputImageError, LimitExceededError, decode_preview, encode, inspect, rate
-from sr_codec.downsample import upsample_bicubic
-from sr_codec.metrics import psnr
-from sr_codec.models import zoo
+from sr_codec.imaging.resample import upsample_bicubic
+from sr_codec.imaging.metrics import psnr
+from sr_codec.zoo import manifest as zoo
 
 FAKE_TAG = 0x5EC0DEC0
 
@@ -257,13 +257,13 @@ def test_without_any_network_fast_and_best_are_the_same_and_decode_nothing():
 
 def _route_payload(image: np.ndarray, scale: int, quality: int) -> bytes:
     """The payload rate control builds for a bicubic route (AVIF at Pillow's speed at scale 1, tag 0)."""
-    from sr_codec.codec import PayloadBuilder
-    from sr_codec.inner import get_codec
-    from sr_codec.normalise import load_image
+    from sr_codec.sender.builder import PayloadBuilder
+    from sr_codec.codecs import by_name as get_codec
+    from sr_codec.imaging.normalise import load_image
 
     codec = get_codec("avif")
     builder = PayloadBuilder(load_image(image), codec, sr_codec.DEFAULT_LIMITS)
-    config = rate._hull_codec(codec) if scale == 1 else codec
+    config = codec.as_plain_file() if scale == 1 else codec
     return builder.pack(scale, builder.bitstream(scale, quality, config), 0)
 
 
@@ -323,14 +323,16 @@ def test_auto_without_a_budget_uses_the_default_budget(monkeypatch):
     image = IMAGES["astronaut"]
     payload = encode(image, scale="auto")
     assert len(payload) <= rate.DEFAULT_MAX_BYTES
-    monkeypatch.setattr(rate, "DEFAULT_MAX_BYTES", 20)  # nothing fits: soft, the smallest payload there is
+    from sr_codec.sender.rate import choose as choose_module
+
+    monkeypatch.setattr(choose_module, "DEFAULT_MAX_BYTES", 20)  # nothing fits: soft, the smallest payload there is
     choice = rate.choose(image)
     smallest = min(len(encode(image, scale=s, quality=0)) for s in rate.AUTO_SCALES)
     assert len(choice.payload) == smallest and choice.max_bytes is None
 
 
 def test_a_budget_without_a_scale_means_auto_and_plain_encode_keeps_the_default_scale(monkeypatch):
-    from sr_codec import codec
+    from sr_codec.sender import encoder as codec
 
     image = IMAGES["coffee"]
     assert encode(image, max_bytes=1500) == encode(image, scale="auto", max_bytes=1500)

@@ -13,11 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sr_codec import runtime as rt
-from sr_codec.downsample import upsample_bicubic
+from sr_codec.receiver import runtime as rt
+from sr_codec.imaging.resample import upsample_bicubic
 from sr_codec.errors import DeviceError, InputImageError, ModelError
-from sr_codec.models import zoo
-from sr_codec.upscale import upscale, upscale_many
+from sr_codec.nn.geometry import TILE_SAFETY, Geometry, geometry
+from sr_codec.receiver.runtime import tiling
+from sr_codec.nn.loading import load_model
+from sr_codec.zoo import manifest as zoo
+from sr_codec.receiver.upscale import upscale, upscale_many
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory, random_weights_dir, randomise_weights, export_weights) -> Path:
     """The shared random-weight models (x4 default: fast, 16 wide, 3 blocks) plus a random seed autoencoder x2."""
-    from sr_codec.models.autoencoder import seed_sr
+    from sr_codec.nn.architectures.autoencoder import seed_sr
 
     weights_dir = tmp_path_factory.mktemp("weights")
     shutil.copytree(random_weights_dir, weights_dir, dirs_exist_ok=True)
@@ -51,7 +54,7 @@ def noise_image(h: int, w: int, seed: int = 0) -> np.ndarray:
 def test_bicubic_without_weights_never_imports_tensorflow(tmp_path):
     code = (
         "import sys, numpy as np\n"
-        "from sr_codec.upscale import upscale\n"
+        "from sr_codec.receiver.upscale import upscale\n"
         f"out = upscale(np.zeros((5, 7, 3), np.uint8), 4, weights_dir={str(tmp_path)!r})\n"
         "assert out.shape == (20, 28, 3), out.shape\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
@@ -70,7 +73,7 @@ def test_bicubic_model_id_is_plain_bicubic(small_photo, weights):
 
 def test_upscale_equals_the_keras_model(small_photo, weights):
     model_id = zoo.default_model_id(4, weights)
-    model = zoo.load_model(model_id, "cpu", weights)
+    model = load_model(model_id, "cpu", weights)
     expected = np.asarray(model(small_photo[None].astype(np.float32) / 255.0, training=False))[0]
     expected = np.clip(np.round(expected * 255.0), 0, 255).astype(np.uint8)
     out = upscale(small_photo, 4, weights_dir=weights, tile=0)
@@ -154,8 +157,8 @@ def test_small_memory_budget_tiles_automatically(weights):
 def test_receptive_field_covers_what_the_network_sees(weights):
     """Change one low-res pixel: output pixels further than the computed radius must not move."""
     for model_id, scale in ((zoo.default_model_id(4, weights), 4), (seed_id(weights), 2)):
-        model = zoo.load_model(model_id, "cpu", weights)
-        geo = rt.geometry(model)
+        model = load_model(model_id, "cpu", weights)
+        geo = geometry(model)
         image = noise_image(48, 48, seed=7).astype(np.float32) / 255.0
         poked = image.copy()
         poked[24, 24] = 1.0 - poked[24, 24]
@@ -172,18 +175,18 @@ def test_receptive_field_covers_what_the_network_sees(weights):
 def test_geometry_of_the_shipped_architectures():
     import keras
 
-    from sr_codec.models.autoencoder import seed_sr
-    from sr_codec.models.fast import fast_sr
+    from sr_codec.nn.architectures.autoencoder import seed_sr
+    from sr_codec.nn.architectures.fast import fast_sr
 
     # fast: head 1 + 2 per block + to_subpixels 1 + half a pixel for the sub-pixel phase; bicubic (2) runs beside
     for scale, width, blocks in ((2, 32, 3), (4, 32, 3), (10, 48, 4)):
-        geo = rt.geometry(fast_sr(scale, width, blocks))
+        geo = geometry(fast_sr(scale, width, blocks))
         assert (geo.radius, geo.multiple) == (2 * blocks + 3, 1)
-        assert geo.margin >= geo.radius + rt.TILE_SAFETY
-    assert [rt.geometry(seed_sr(s)).multiple for s in (2, 4, 10)] == [2, 1, 2]
+        assert geo.margin >= geo.radius + TILE_SAFETY
+    assert [geometry(seed_sr(s)).multiple for s in (2, 4, 10)] == [2, 1, 2]
     inp = keras.Input((None, None, 3))
     with pytest.raises(ModelError, match="receptive field"):
-        rt.geometry(keras.Model(inp, keras.layers.Cropping2D(1)(inp)))
+        geometry(keras.Model(inp, keras.layers.Cropping2D(1)(inp)))
 
 
 @settings(max_examples=200, deadline=None)
@@ -191,7 +194,7 @@ def test_geometry_of_the_shipped_architectures():
        multiple=st.sampled_from([1, 2, 4]))
 def test_tile_plan_covers_every_pixel_once_with_margin(h, w, core, radius, multiple):
     h, w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
-    geo = rt.Geometry(radius=radius, multiple=multiple, floats_per_pixel=100.0)
+    geo = Geometry(radius=radius, multiple=multiple, floats_per_pixel=100.0)
     tiles = rt.plan_tiles(h, w, core, geo)
     count = np.zeros((h, w), int)
     for t in tiles:
@@ -208,7 +211,7 @@ def test_tile_plan_covers_every_pixel_once_with_margin(h, w, core, radius, multi
 
 def test_memory_figures_are_sane():
     assert rt.available_memory() > 100 << 20
-    assert 0 < rt.memory_budget("cpu") <= rt.CPU_BUDGET_CAP
+    assert 0 < rt.memory_budget("cpu") <= tiling.CPU_BUDGET_CAP
 
 
 # ----------------------------------------------------------------------------------------- batching

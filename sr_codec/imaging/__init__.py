@@ -1,0 +1,1 @@
+"""Pixels: input normalisation, resampling, image files and quality metrics (numpy and Pillow only)."""

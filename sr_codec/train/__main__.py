@@ -1,0 +1,5 @@
+"""``python -m sr_codec.train``."""
+
+from .loop import main
+
+raise SystemExit(main())

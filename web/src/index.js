@@ -1,0 +1,16 @@
+/**
+ * @sr-codec/web: decode sr_codec payloads (format v1, docs/format.md) in the browser.
+ *
+ *   import { Decoder } from '@sr-codec/web';
+ *   const decoder = new Decoder({ manifestUrl: '/models/web_manifest.json', wasmBaseUrl: '/litert-wasm/' });
+ *   const preview = await decoder.decodePreview(bytes);   // low-res, instantly
+ *   const image = await decoder.decode(bytes);             // full size, through the payload's network
+ */
+
+export { Decoder, BICUBIC, toRGBA } from './decoder.js';
+export { SrCodecError, PayloadError, InputImageError, LimitExceededError, ModelError, DeviceError } from './errors.js';
+export { Limits, DEFAULT_LIMITS } from './limits.js';
+export { unpack, FORMAT_VERSION, INNER_CODECS } from './payload.js';
+export { buildAvif, parseSequenceHeader } from './avif.js';
+export { crc32 } from './crc32.js';
+export { resizeBicubic, downsample } from './resize.js';
