@@ -122,36 +122,34 @@ def precisions(model_ids: list[str], images: list[np.ndarray], repeats: int = 3)
     return rows
 
 
+def _section(title: str, intro: str, header: str, rows: list[str], text_columns: int = 2) -> list[str]:
+    """A Markdown section: heading, intro, a table whose first ``text_columns`` are left-aligned, the rest right."""
+    columns = header.count("|") - 1
+    align = "|" + "---|" * text_columns + "---:|" * (columns - text_columns)
+    return [f"### {title}", "", intro, "", header, align, *rows, ""]
+
+
 def markdown(report: dict) -> str:
     lines = []
     if report.get("precisions"):
-        lines += [
-            "### TFLite precision (XNNPACK, default models)",
-            "",
-            f"BSD100 ({report['precisions'][0]['images']} images, clean low-res), mean Y-PSNR; time of one "
-            f"untiled 2 MP output, median of {report['repeats']} interleaved runs, "
-            f"{report['precisions'][0]['threads']} threads. "
+        rows = report["precisions"]
+        lines += _section(
+            "TFLite precision (XNNPACK, default models)",
+            f"BSD100 ({rows[0]['images']} images, clean low-res), mean Y-PSNR; time of one untiled 2 MP output, "
+            f"median of {report['repeats']} interleaved runs, {rows[0]['threads']} threads. "
             "Equal PSNR = within ±0.02 dB of Keras.",
-            "",
             "| model | precision | file (KB) | 2 MP (ms) | Y-PSNR (dB) | Δ vs Keras (dB) | max abs diff |",
-            "|---|---|---:|---:|---:|---:|---:|",
-        ]
-        lines += [f"| {r['model']} | {r['precision']} | {r.get('tflite_bytes', 0) / 1024:.0f} | {r['ms_2mp']:.0f} | "
-                  f"{r['y_psnr']:.3f} | {r['delta_db']:+.3f} | {r['max_abs_diff']} |" for r in report["precisions"]]
-        lines.append("")
+            [f"| {r['model']} | {r['precision']} | {r.get('tflite_bytes', 0) / 1024:.0f} | {r['ms_2mp']:.0f} | "
+             f"{r['y_psnr']:.3f} | {r['delta_db']:+.3f} | {r['max_abs_diff']} |" for r in rows])
     if report.get("accuracy"):
-        lines += [
-            "### Shipped .tflite vs Keras (every manifest model)",
-            "",
-            f"BSD100 ({report['accuracy'][0]['images']} images, clean low-res, untiled): max abs difference of the "
+        rows = report["accuracy"]
+        lines += _section(
+            "Shipped .tflite vs Keras (every manifest upscaler)",
+            f"BSD100 ({rows[0]['images']} images, clean low-res, untiled): max abs difference of the "
             "uint8 outputs and mean Y-PSNR.",
-            "",
             "| model | x | precision | max abs diff | Keras Y-PSNR | LiteRT Y-PSNR | Δ (dB) |",
-            "|---|---:|---|---:|---:|---:|---:|",
-        ]
-        lines += [f"| {r['model']} | {r['scale']} | {r['precision']} | {r['max_abs_diff']} | {r['keras_y_psnr']:.3f} | "
-                  f"{r['litert_y_psnr']:.3f} | {r['delta_db']:+.4f} |" for r in report["accuracy"]]
-        lines.append("")
+            [f"| {r['model']} | {r['scale']} | {r['precision']} | {r['max_abs_diff']} | {r['keras_y_psnr']:.3f} | "
+             f"{r['litert_y_psnr']:.3f} | {r['delta_db']:+.4f} |" for r in rows], text_columns=1)
     return "\n".join(lines)
 
 
