@@ -48,16 +48,17 @@ def tflite_field(model_id: str, content: bytes, precision: str, model) -> dict:
 def ship(model_ids: list[str] | None = None, precision: str = "fp32",
          weights_dir: Path = zoo.WEIGHTS_DIR) -> dict[str, dict]:
     """Convert and write the ``.tflite`` of ``model_ids`` (default: every upscaler), update the manifest; the new fields."""
-    from ..nn.loading import load_model  # imports TensorFlow
-    from ..nn.portable import tflite_bytes
-
     weights_dir = Path(weights_dir)
     upscalers = zoo.upscaler_ids(weights_dir)
-    fields = {}
-    for model_id in model_ids or upscalers:
+    for model_id in model_ids or ():  # every id checked before TensorFlow is imported
         if model_id not in upscalers:
             zoo.model_info(model_id, weights_dir)  # unknown ids: the manifest's own error
             raise ModelError(f"{model_id} is a sender's downscaler; python -m sr_codec.train.pair --export writes it")
+    from ..nn.loading import load_model  # imports TensorFlow
+    from ..nn.portable import tflite_bytes
+
+    fields = {}
+    for model_id in model_ids or upscalers:
         model = load_model(model_id, "cpu", weights_dir)
         content = tflite_bytes(model, precision=precision)
         (weights_dir / f"{model_id}.tflite").write_bytes(content)
