@@ -68,3 +68,14 @@ def test_patch_sampler_keeps_lr_and_hr_aligned():
     x, y = train.PatchSampler([hr], [[lr]], cfg, rng).batch()
     assert x.shape == (8, 8, 8, 3) and y.shape == (8, 32, 32, 3)
     np.testing.assert_array_equal(x, y[:, ::4, ::4])
+
+
+def test_a_new_run_never_replaces_another_runs_checkpoint(tmp_path, tiny_data, capsys):
+    ck = tmp_path / "ck"
+    assert _run(tmp_path, tiny_data, "--checkpoint-dir", str(ck)) == 0
+    assert "no validation images" in capsys.readouterr().out
+    before = (ck / "model.weights.h5").read_bytes(), (ck / "state.json").read_text()
+    with pytest.raises(SystemExit, match="--resume .* --overwrite"):
+        _run(tmp_path, tiny_data, "--checkpoint-dir", str(ck))
+    assert ((ck / "model.weights.h5").read_bytes(), (ck / "state.json").read_text()) == before
+    assert _run(tmp_path, tiny_data, "--checkpoint-dir", str(ck), "--overwrite") == 0

@@ -35,7 +35,12 @@ def start_state(cfg: TrainConfig, args, model, optimizer, ckpt_dir: Path) -> tup
     optimizer loaded, the saved settings kept, only the time budget may grow), or started from ``--init-from``'s
     weights. Exits with a message when a checkpoint is missing or of another network."""
     state = {"step": 0, "elapsed": 0.0, "config": asdict(cfg), "validation": {}, "history": []}
-    if args.resume or args.export_only:
+    resuming = args.resume or args.export_only
+    if not resuming and (ckpt_dir / "state.json").exists() and not getattr(args, "overwrite", False):
+        # A quick try must never replace a committed run's checkpoint (it once replaced 44,087 steps by 134).
+        raise SystemExit(f"{ckpt_dir} holds another run's checkpoint: pass --resume to continue it, "
+                         "--overwrite to replace it, or --checkpoint-dir for a new folder")
+    if resuming:
         if not (ckpt_dir / "state.json").exists():
             raise SystemExit(f"no checkpoint in {ckpt_dir}")
         saved = same_architecture(ckpt_dir, cfg)

@@ -108,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/sr_codec"))
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh over an existing checkpoint of another run (default: refuse)")
     p.add_argument("--export", action="store_true", help="export weights + manifest when training ends")
     p.add_argument("--export-only", action="store_true", help="export the checkpoint without training")
     p.add_argument("--weights-dir", default=str(zoo.WEIGHTS_DIR))

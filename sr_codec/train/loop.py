@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     val_sets = validation_sets(cfg)
+    if not val_sets:
+        print(f"no validation images (no Set5 folder in --val {cfg.val!r}): checkpoints carry no validation numbers",
+              flush=True)
     hrs, lrs, _ = build_dataset(cfg, Path(args.cache_dir))
     sampler = PatchSampler(hrs, lrs, cfg, np.random.default_rng(cfg.seed + state["step"]))
     loss_fn = make_loss(cfg)
