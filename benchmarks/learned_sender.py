@@ -45,6 +45,66 @@ def load_pair(checkpoint: Path | None, scale: int):
     return down, load_model(up_id), f"{down_id} + {up_id}"
 
 
+def rd_plot(res: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curve in res["curves"].items():
+        ax.plot(curve["bpp"], curve["psnr-rgb"], "o-", label=f"{name} sender")
+    ax.set_xlabel("bits per pixel (whole payload)")
+    ax.set_ylabel("RGB PSNR (dB)")
+    ax.set_title(f"{res['data']}, {res['photos']} photos: BD-rate {res['bd_rate_pct']:+.1f} %")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def thumbnail_figure(down, up, scale: int, path: Path, quality: int, out: Path) -> Path:
+    """Side by side: bicubic and learned thumbnails (shown 2x, nearest), their difference x8, and both decodes."""
+    from PIL import Image, ImageDraw
+
+    from sr_codec.codecs import by_name
+    from sr_codec.imaging.io import load_rgb
+    from sr_codec.imaging.metrics import mod_crop, psnr
+    from sr_codec.imaging.resample import downsample
+    from sr_codec.nn.loading import load_model
+    from sr_codec.train.pair_eval import run_down, run_up
+    from sr_codec.zoo.manifest import default_model_id
+
+    codec = by_name("avif")
+    hr = mod_crop(load_rgb(path), scale)
+    base = downsample(hr, scale)
+    learned = run_down(down, hr, base)
+    diff = np.clip(128 + 8 * (learned.astype(int) - base.astype(int)), 0, 255).astype(np.uint8)
+    panels = []
+    for name, low, net in (("bicubic", base, load_model(default_model_id(scale))), ("learned", learned, up)):
+        data = codec.encode(low, quality)
+        decoded = run_up(net, codec.decode(data))
+        panels.append((f"{name} decode: {len(data) + 22} B, {psnr(hr, decoded):.2f} dB", decoded))
+    zoom = lambda a: np.asarray(Image.fromarray(a).resize((a.shape[1] * 2, a.shape[0] * 2), Image.NEAREST))
+    thumbs = [("bicubic thumbnail", zoom(base)), (f"learned ({psnr(base, learned):.1f} dB vs bicubic)", zoom(learned)),
+              ("difference x8", zoom(diff))]
+    h, w = hr.shape[:2]
+    th, tw = thumbs[0][1].shape[:2]
+    canvas = Image.new("RGB", (max(3 * tw, 2 * w) + 40, th + h + 60), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (label, img) in enumerate(thumbs):
+        canvas.paste(Image.fromarray(img), (10 + i * (tw + 10), 20))
+        draw.text((10 + i * (tw + 10), 4), label, fill="black")
+    for i, (label, img) in enumerate(panels):
+        canvas.paste(Image.fromarray(img), (10 + i * (w + 10), th + 50))
+        draw.text((10 + i * (w + 10), th + 34), label, fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.learned_sender", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="folder of photos (e.g. ../shared/data/val/BSD100)")
@@ -72,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         write_compressai_json(a.out / "compressai" / f"{name}-x{a.scale}.json", compressai_result(
             f"sr_codec x{a.scale} {name} sender", f"{name} thumbnail, AVIF, {label}", curve["bpp"],
             curve["psnr-rgb"], curve.get("ms-ssim-rgb", [])))
+    rd_plot(res, a.out / f"rd_x{a.scale}.png")
+    thumbnail_figure(down, up, a.scale, files[0], 40, a.out / f"thumbnails_x{a.scale}.png")
     print(json.dumps({k: v for k, v in res.items() if k != "curves"}, indent=1))
     return 0
 

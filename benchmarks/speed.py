@@ -1,7 +1,7 @@
 """Encode/decode speed and peak memory: ``python -m benchmarks.speed [--peers DIR] [--repeats N] [--out DIR]``.
 
-What is measured, per photo size (0.3, 2 and 12 megapixels), scale (2, 4, 10) and runtime
-(``keras``; ``litert`` when a TFLite interpreter is importable):
+What is measured, per photo size (2 and 12 megapixels), scale (2, 4, 10) and runtime
+(``litert``: the shipped ``.tflite`` under LiteRT, the default CPU decode; ``keras``: the old TensorFlow path):
 
 * **encode**: ``sr_codec.encode(photo, scale=s)`` with the default inner codec (AVIF).
 * **decode**: ``sr_codec.decode_preview(payload)`` (inner decode) + ``sr_codec.upscale(low, s,
@@ -13,7 +13,12 @@ What is measured, per photo size (0.3, 2 and 12 megapixels), scale (2, 4, 10) an
 * OpenCV ``dnn_superres`` ESPCN x4 on the same decoded low-res image when ``--peers`` holds
   ``ESPCN_x4.pb`` (a side-by-side reference; OpenCV wants BGR, so the colour swaps are timed too).
 
-The largest photo (12 MP by default) at x4 also runs with tiling off (``tile=0``): what the tiles save.
+Also, unless switched off: the receiver's base install in a fresh venv (``--receiver-venv``,
+:mod:`benchmarks.receiver`: size, install time, cold start, CLI wall time) and, with BSD100 under
+``--data``, every shipped ``.tflite`` vs its Keras model (:mod:`benchmarks.litert_models`; with
+``--precisions`` also fp32 / fp16 / int8). The load average before and after is recorded: the
+figures of one report come from the same run, so they compare even on a shared machine.
+
 Every timing is the median of ``--repeats`` runs after the cold one. Photos are mosaics of the
 scikit-image sample photos at native resolution (nothing is downloaded). Results: ``speed.json``
 and ``speed.md`` in ``--out``.
@@ -34,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_SIZES = (0.3, 2.0, 12.0)
+DEFAULT_SIZES = (2.0, 12.0)
 DEFAULT_SCALES = (2, 4, 10)
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,6 +111,10 @@ def worker(case: dict) -> dict:
     if case["kind"] == "random_weights":
         random_weights(Path(case["weights_dir"]), case["scales"])
         return {}
+    if case["kind"] == "litert_models":  # in a subprocess: the driver never imports TensorFlow
+        from benchmarks import litert_models
+
+        return litert_models.run(Path(case["data"]), None, case["precisions"], case["repeats"])
     import sr_codec
 
     if case["kind"] == "encode":
@@ -157,8 +166,8 @@ def worker(case: dict) -> dict:
         runner = rt.get_runner(model_id, rt.resolve_device(case.get("device"), case["runtime"]), case["runtime"],
                                weights_dir)
         low_h, low_w = -(-out.shape[0] // case["scale"]), -(-out.shape[1] // case["scale"])
-        core = case["tile"] if case["tile"] is not None else rt.auto_tile(
-            low_h, low_w, runner.geometry, rt.memory_budget(runner.device))
+        core = rt.clamp_tile(case["tile"], runner.geometry) if case["tile"] is not None else rt.auto_tile(
+            low_h, low_w, runner.geometry, rt.memory_budget(runner.device, runner.runtime))
         tiles = len(rt.plan_tiles(low_h, low_w, core, runner.geometry))
     times = []
     for _ in range(repeats):
@@ -218,7 +227,10 @@ def markdown(report: dict) -> str:
         "# sr_codec speed",
         "",
         f"{machine['cpu_count']} CPU cores ({machine['processor'] or machine['machine']}), Python {machine['python']}, "
-        f"device: {report['device'] or 'auto'}. Median of {report['repeats']} runs after a cold one.",
+        f"device: {report['device'] or 'auto'}. Median of {report['repeats']} runs after a cold one. "
+        f"Load average (1/5/15 min) before: {'/'.join(f'{x:.1f}' for x in report['load_average_before'])}, "
+        f"after the timings: {'/'.join(f'{x:.1f}' for x in report.get('load_average_after', []))} "
+        "(the machine is shared; compare figures within this report).",
         "",
         f"`import sr_codec`: {1000 * report['import']['median_s']:.0f} ms (median of {report['import']['runs']}; "
         f"TensorFlow imported: {report['import']['tensorflow_imported']}).",
@@ -240,7 +252,33 @@ def markdown(report: dict) -> str:
             f"{1000 * row['cold']:.0f} | {row['peak_rss'] / 2**20:.0f} |"
         )
     lines += ["", "Photo sizes are nominal; ms / MP divides by the nominal megapixels of the full-size photo.", ""]
+    lines += comparison(report)
+    for extra in ("receiver_md", "litert_models_md"):
+        if report.get(extra):
+            lines += [report[extra]]
     return "\n".join(lines)
+
+
+def comparison(report: dict) -> list[str]:
+    """Decode only, one row per (photo, scale): each runtime's median and peak RSS side by side."""
+    decodes = [r for r in report["cases"] if r["kind"] in ("decode", "espcn") and "error" not in r]
+    methods = [m for m in ("litert", "keras", "opencv") if any(r["runtime"] == m and r.get("tile") != 0
+                                                             for r in decodes)]
+    if not decodes:
+        return []
+    names = {"litert": "LiteRT (.tflite)", "keras": "Keras (old path)", "opencv": "OpenCV ESPCN x4"}
+    lines = ["### Decode: LiteRT vs Keras vs OpenCV ESPCN (same run)", "",
+             "| photo (MP) | scale | " + " | ".join(f"{names[m]} ms | RSS MB" for m in methods) + " |",
+             "|---:|---:|" + "---:|---:|" * len(methods)]
+    for mp in sorted({r["megapixels"] for r in decodes}):
+        for scale in sorted({r["scale"] for r in decodes}):
+            cells = []
+            for m in methods:
+                row = next((r for r in decodes if r["megapixels"] == mp and r["scale"] == scale and r["runtime"] == m
+                            and r.get("tile") != 0), None)
+                cells += [f"{1000 * row['median_s']:.0f}", f"{row['peak_rss'] / 2**20:.0f}"] if row else ["–", "–"]
+            lines.append(f"| {mp:g} | {scale} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,13 +294,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--random-weights", action="store_true",
                    help="decode with random-weight models of the shipped sizes (timing before weights exist)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per case")
+    p.add_argument("--receiver-venv", type=Path, default=Path(tempfile.gettempdir()) / "venv-base",
+                   help="fresh venv for the base-install figures (benchmarks.receiver)")
+    p.add_argument("--reuse-venv", action="store_true", help="keep an existing --receiver-venv")
+    p.add_argument("--no-receiver", action="store_true", help="skip the base-install figures")
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "val",
+                   help="folder holding BSD100/ for the .tflite-vs-Keras table (skipped when absent)")
+    p.add_argument("--precisions", action="store_true", help="also compare fp32 / fp16 / int8 .tflite conversions")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
 
-    runtimes = args.runtimes or (["keras", "litert"] if litert_available() else ["keras"])
+    runtimes = args.runtimes or (["litert", "keras"] if litert_available() else ["keras"])
     scratch = Path(tempfile.mkdtemp(prefix="sr_codec_speed_"))
     weights_dir = args.weights_dir
     if args.random_weights:
@@ -280,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpu_count": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor(),
                     "python": platform.python_version(), "platform": platform.platform()},
         "device": args.device, "repeats": args.repeats, "weights": str(weights_dir or "shipped"), "cases": [],
+        "load_average_before": os.getloadavg(),
     }
     imports = [import_time() for _ in range(max(args.repeats, 3))]
     report["import"] = {"median_s": statistics.median(r.get("seconds", float("nan")) for r in imports),
@@ -295,8 +341,6 @@ def main(argv: list[str] | None = None) -> int:
             payload_path.write_bytes(sr_codec.encode(photo, scale=scale))
             cases = [{"kind": "encode", "photo": str(photo_path)}]
             cases += [{"kind": "decode", "runtime": rt_name, "tile": None} for rt_name in runtimes]
-            if megapixels == max(args.sizes) and scale == 4:  # what tiling saves, on the largest photo
-                cases.append({"kind": "decode", "runtime": "keras", "tile": 0})
             if espcn is not None and scale == 4:
                 cases.append({"kind": "espcn", "runtime": "opencv", "peer_model": str(espcn)})
             for case in cases:
@@ -307,6 +351,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({k: row.get(k) for k in ("kind", "megapixels", "scale", "runtime", "tile", "tiles",
                                                           "median_s", "peak_rss", "error")}), flush=True)
 
+    report["load_average_after"] = os.getloadavg()
+    if not args.no_receiver:
+        from benchmarks import receiver
+
+        report["receiver"] = receiver.run(args.receiver_venv, args.reuse_venv, args.repeats)
+        report["receiver_md"] = receiver.markdown(report["receiver"])
+    if (args.data / "BSD100").is_dir() and not args.random_weights and weights_dir is None:
+        models = run_case({"kind": "litert_models", "repeats": args.repeats, "data": str(args.data),
+                           "precisions": args.precisions}, args.timeout * 4)
+        report["litert_models"] = models
+        if "error" not in models:
+            from benchmarks import litert_models
+
+            report["litert_models_md"] = litert_models.markdown(models)
+    report["load_average_end"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speed.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.out / "speed.md").write_text(markdown(report))

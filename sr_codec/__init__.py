@@ -6,10 +6,11 @@
     info = sr_codec.inspect(payload)                 # sizes, scale, codec, model, no pixels
     payload = sr_codec.encode(img, max_bytes=4000)   # rate control: best decoded PSNR in 4000 bytes
 
-Importing the package, ``encode`` (without rate control), ``decode_preview`` and ``inspect``
-never import TensorFlow; ``decode``, ``decode_many``, ``upscale`` and ``upscale_many`` do, only
-when a network runs. Every error is an :class:`SrCodecError`. The package's layers are described
-in docs/architecture.md.
+Importing the package, ``encode``, ``decode_preview`` and ``inspect`` never import TensorFlow;
+neither do ``decode``, ``decode_many``, ``upscale`` and ``upscale_many`` on the CPU, which run the
+shipped ``.tflite`` under LiteRT (:mod:`sr_codec.receiver.runtime.litert`). TensorFlow runs the network
+on a GPU, with ``runtime="keras"``, or for a model shipped without a ``.tflite``. Every error is an
+:class:`SrCodecError`. The package's layers are described in docs/architecture.md.
 """
 
 from __future__ import annotations

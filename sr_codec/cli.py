@@ -1,4 +1,5 @@
-"""Command line: ``sr-codec encode IN OUT``, ``sr-codec decode IN OUT.png``, ``sr-codec inspect IN``.
+"""Command line: ``sr-codec encode IN OUT``, ``sr-codec decode IN OUT.png``, ``sr-codec inspect IN``
+(and ``sr-codec batch encode|decode INPUT... --out DIR``: :mod:`sr_codec.batch`).
 
 Failures print one line on stderr (``sr-codec: error: ...``) and exit non-zero: 1 for a bad
 image, payload, file or out-of-range value, 2 for bad command-line usage (an unknown option,
@@ -8,8 +9,9 @@ a value that is not a number).
 from __future__ import annotations
 
 import argparse
-import warnings
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -64,12 +66,16 @@ def _parser() -> argparse.ArgumentParser:
     dec.add_argument("input", type=Path, help="payload file")
     dec.add_argument("output", type=Path, help="image file to write, e.g. out.png")
     dec.add_argument("--device", choices=["cpu", "gpu"], default=None,
-                     help="default: $SR_CODEC_DEVICE, else the GPU when TensorFlow sees one")
+                     help="default: $SR_CODEC_DEVICE, else the GPU when TensorFlow is installed and sees one, "
+                          "else the CPU")
     dec.add_argument("--model", default=None, help="'default', 'bicubic' or a model id (default: the payload's)")
     dec.add_argument("--tile", type=int, default=None, metavar="N",
                      help="run the network on N x N low-res tiles (default: from free memory; 0 = whole image)")
-    dec.add_argument("--runtime", choices=["keras", "litert"], default="keras",
-                     help="keras (TensorFlow, default) or litert (TFLite, CPU only)")
+    dec.add_argument("--runtime", choices=["auto", "keras", "litert"], default=None,
+                     help="auto (default: the shipped .tflite under LiteRT on the CPU, Keras on a GPU), "
+                          "keras (TensorFlow) or litert (TFLite, CPU only)")
+    dec.add_argument("--verbose", action="store_true",
+                     help="let TensorFlow / LiteRT log to stderr (quiet by default)")
     dec.add_argument("--preview", action="store_true", help="write the low-resolution preview instead")
 
     ins = sub.add_parser("inspect", help="describe a payload without decoding it")
@@ -107,6 +113,25 @@ def _read(path: Path) -> bytes:
         raise SrCodecError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
+def _check_output_format(path: Path) -> None:
+    """Refuse an output name Pillow cannot write before any decoding."""
+    from PIL import Image
+
+    Image.init()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise SrCodecError(f"cannot write {path}: unknown image extension {path.suffix or '(none)'!r}; "
+                           "use e.g. .png, .webp, .jpg")
+
+
+def _check_device(device: str | None) -> None:
+    """Refuse an unavailable ``--device gpu`` before any decoding (cheap when TensorFlow is absent)."""
+    from .receiver.runtime.device import requested_device, resolve_device
+
+    if requested_device(device) == "gpu":
+        resolve_device(device)
+
+
 def _write_image(image, path: Path) -> None:
     from PIL import Image
 
@@ -132,10 +157,12 @@ def _run(args: argparse.Namespace) -> None:
         print(f"{args.output}: {len(data)} bytes, {info.width} x {info.height} {info.mode}, "
               f"x{info.scale} {info.inner}, {info.bits_per_pixel:.4f} bits/pixel")
     elif args.command == "decode":
+        _check_output_format(args.output)
         payload = _read(args.input)
         if args.preview:
             image = decode_preview(payload)
         else:
+            _check_device(args.device)
             image = decode(payload, device=args.device, model=args.model, tile=args.tile, runtime=args.runtime)
         _write_image(image, args.output)
         print(f"{args.output}: {image.shape[1]} x {image.shape[0]} {'RGBA' if image.shape[2] == 4 else 'RGB'}")
@@ -145,9 +172,22 @@ def _run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sr-codec`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["batch"]:  # `sr-codec batch ...` = `python -m sr_codec.batch ...` (a corpus on Ray Data)
+        from .batch.__main__ import main as batch_main
+
+        return batch_main(argv[1:])
     args = _parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    if verbose:
+        os.environ["SR_CODEC_VERBOSE"] = "1"
+    else:  # before TensorFlow can be imported (Keras path): errors only
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .receiver.runtime.litert import quiet_stderr
+
     try:
-        _run(args)
+        with quiet_stderr(not verbose):  # native libraries' log lines (TensorFlow, XNNPACK); our errors print below
+            _run(args)
     except SrCodecError as exc:
         message = " ".join(str(exc).split())  # always one line
         print(f"{PROG}: error: {message}", file=sys.stderr)

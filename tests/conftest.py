@@ -35,6 +35,18 @@ def shared_val() -> Path:
     return path
 
 
+@pytest.fixture()
+def tiny_data(tmp_path, photo) -> Path:
+    """A folder of three 96 x 128 PNG crops of the photo: a training set for runs of a few steps."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(photo[i * 100 : i * 100 + 96, i * 90 : i * 90 + 128]).save(folder / f"p{i}.png")
+    return folder
+
+
 # ------------------------------------------------------------------------------------- random weights
 
 RANDOM_WEIGHTS_SCALES = (2, 4, 10)

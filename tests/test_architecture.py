@@ -35,7 +35,7 @@ LAYERS: dict[str, int] = {
     # 8 the public API: the package itself and the public sr_codec.rate facade
     "__init__": 8, "rate": 8,
     # 9 applications: may import anything below (add new ones here)
-    "cli": 9, "__main__": 9, "train": 9, "export": 9, "demo": 9, "batch": 9, "distribute": 9,
+    "cli": 9, "__main__": 9, "train": 9, "export": 9, "demo": 9, "batch": 9, "serving": 9,
 }
 LAYER_NAMES = {0: "core", 1: "format", 2: "imaging", 3: "codecs", 4: "zoo", 5: "nn", 6: "receiver", 7: "sender",
                8: "api", 9: "application"}

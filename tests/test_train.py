@@ -6,18 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from sr_codec import train
-
-
-@pytest.fixture()
-def tiny_data(tmp_path, photo):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for i in range(3):
-        Image.fromarray(photo[i * 100 : i * 100 + 96, i * 90 : i * 90 + 128]).save(folder / f"p{i}.png")
-    return folder
 
 
 def _run(tmp_path, tiny_data, *extra: str) -> int:
@@ -78,3 +68,14 @@ def test_patch_sampler_keeps_lr_and_hr_aligned():
     x, y = train.PatchSampler([hr], [[lr]], cfg, rng).batch()
     assert x.shape == (8, 8, 8, 3) and y.shape == (8, 32, 32, 3)
     np.testing.assert_array_equal(x, y[:, ::4, ::4])
+
+
+def test_a_new_run_never_replaces_another_runs_checkpoint(tmp_path, tiny_data, capsys):
+    ck = tmp_path / "ck"
+    assert _run(tmp_path, tiny_data, "--checkpoint-dir", str(ck)) == 0
+    assert "no validation images" in capsys.readouterr().out
+    before = (ck / "model.weights.h5").read_bytes(), (ck / "state.json").read_text()
+    with pytest.raises(SystemExit, match="--resume .* --overwrite"):
+        _run(tmp_path, tiny_data, "--checkpoint-dir", str(ck))
+    assert ((ck / "model.weights.h5").read_bytes(), (ck / "state.json").read_text()) == before
+    assert _run(tmp_path, tiny_data, "--checkpoint-dir", str(ck), "--overwrite") == 0

@@ -239,7 +239,8 @@ def test_web_manifest_covers_the_shipped_models():
     weights = Path(sr_codec.__file__).resolve().parent / "weights"
     manifest = json.loads((weights / "manifest.json").read_text())
     web = json.loads((weights / "web_manifest.json").read_text())
-    wanted = set(manifest["default"].values()) | set(manifest.get("upscale_default", {}).values())
+    wanted = (set(manifest["default"].values()) | set(manifest.get("upscale_default", {}).values())
+              | {pair["upscaler"] for pair in manifest.get("pairs", {}).values()})
     assert wanted <= set(web["models"]), f"not exported for the browser: {wanted - set(web['models'])}"
     assert web["default"] == manifest["default"]
     for model_id, info in web["models"].items():

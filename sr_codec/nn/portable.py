@@ -97,11 +97,18 @@ def save_savedmodel(model: keras.Model, out_dir: Path) -> Path:
     return out_dir
 
 
-def tflite_bytes(model: keras.Model, size: tuple[int, int] | None = None) -> bytes:
-    """The network as a TFLite flatbuffer (float32, builtins only), input [1, H, W, 3] in 0..1.
+TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def tflite_bytes(model: keras.Model, size: tuple[int, int] | None = None, precision: str = "fp32") -> bytes:
+    """The network as a TFLite flatbuffer (builtins only), input float32 [1, H, W, 3] in 0..1.
 
     H and W are dynamic (resize the input tensor before ``allocate_tensors``) unless ``size`` fixes them.
+    ``precision``: ``"fp32"``; ``"fp16"`` (weights stored as float16, dequantised on load);
+    ``"int8"`` (dynamic-range quantisation: int8 weights, activations quantised per call).
     """
+    if precision not in TFLITE_PRECISIONS:
+        raise ValueError(f"precision must be one of {TFLITE_PRECISIONS}, got {precision!r}")
     net = portable_model(model, "tflite")
     run = _serving_graph(net, model)
     h, w = size if size is not None else (None, None)
@@ -115,6 +122,10 @@ def tflite_bytes(model: keras.Model, size: tuple[int, int] | None = None) -> byt
     # interpreter never initialises (READ_VARIABLE fails or the output is NaN).
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if precision != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
     try:
         return converter.convert()
     except Exception as exc:  # converter errors are plain Exceptions with the MLIR diagnostics

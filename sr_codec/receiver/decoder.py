@@ -165,7 +165,7 @@ def decode(
     model: str | None = None,
     limits: Limits | None = None,
     tile: int | None = None,
-    runtime: str = "keras",
+    runtime: str | None = None,
 ) -> np.ndarray:
     """Rebuild the image: uint8 H x W x 3 RGB (H x W x 4 RGBA when the input had alpha), original size.
 
@@ -174,7 +174,8 @@ def decode(
     network, or a model id from the manifest. ``device``: ``"cpu"``, ``"gpu"`` or None
     (``$SR_CODEC_DEVICE``, else the GPU when there is one). ``tile`` and ``runtime`` go to
     :func:`sr_codec.upscale`: the tile side in low-res pixels (None = from the free
-    memory, 0 = never tile) and ``"keras"`` or ``"litert"`` (TFLite, CPU only).
+    memory, 0 = never tile) and None (the shipped ``.tflite`` under LiteRT on the CPU, without TensorFlow;
+    Keras on a GPU), ``"keras"`` or ``"litert"``.
     """
     limits = resolve(limits)
     pending = _prepare(payload, model, limits)
@@ -193,7 +194,7 @@ def decode_many(
     model: str | None = None,
     limits: Limits | None = None,
     tile: int | None = None,
-    runtime: str = "keras",
+    runtime: str | None = None,
 ) -> list[np.ndarray]:
     """:func:`decode` for several payloads: the images ``decode`` returns, in input order.
 

@@ -26,7 +26,7 @@ def upscale(
     device: str | None = None,
     model_id: str | None = None,
     tile: int | None = None,
-    runtime: str = "keras",
+    runtime: str | None = None,
     weights_dir: Path | None = None,
 ) -> np.ndarray:
     """Super-resolve a uint8 H x W x 3 RGB image by ``scale`` with the shipped model (bicubic if none).
@@ -40,7 +40,9 @@ def upscale(
     :class:`DeviceError` when a GPU is requested and absent. ``tile``: side of the square each network
     call keeps, in low-res pixels (it also reads an overlap of the receptive field around it);
     None = from the available memory, 0 = never tile. Tiling changes no pixel by more than 1.
-    ``runtime``: ``"keras"`` (TensorFlow, default) or ``"litert"`` (TFLite + XNNPACK, CPU only).
+    ``runtime``: None / ``"auto"`` (default: on the CPU the shipped ``.tflite`` under LiteRT, no TensorFlow;
+    on a GPU, or for a model without a ``.tflite``, Keras), ``"keras"`` (TensorFlow) or ``"litert"``
+    (TFLite + XNNPACK, CPU only; converts the Keras model when no ``.tflite`` is shipped).
     ``weights_dir``: another weights folder (tests, custom models). Returns uint8 (H*scale) x (W*scale) x 3.
     """
     return upscale_many([image], scale, device=device, model_id=model_id, tile=tile, runtime=runtime,
@@ -54,7 +56,7 @@ def upscale_many(
     device: str | None = None,
     model_id: str | None = None,
     tile: int | None = None,
-    runtime: str = "keras",
+    runtime: str | None = None,
     weights_dir: Path | None = None,
 ) -> list[np.ndarray]:
     """:func:`upscale` for several images at once: same-size images and tiles share network calls (GPU throughput)."""
@@ -62,8 +64,8 @@ def upscale_many(
 
     scale = check_scale(scale)
     arrays = [_check_image(image) for image in images]
-    if runtime not in rt.RUNTIMES:
-        raise ModelError(f"runtime must be one of {rt.RUNTIMES}, got {runtime!r}")
+    if runtime is not None and runtime != rt.AUTO_RUNTIME and runtime not in rt.RUNTIMES:
+        raise ModelError(f"runtime must be 'auto' or one of {rt.RUNTIMES}, got {runtime!r}")
     if tile is not None and (not isinstance(tile, (int, np.integer)) or tile < 0):
         raise InputImageError(f"tile must be None or a non-negative int, got {tile!r}")
     weights_dir = Path(weights_dir) if weights_dir is not None else zoo.WEIGHTS_DIR
@@ -77,7 +79,9 @@ def upscale_many(
         raise ModelError(f"model {model_id} upscales x{info['scale']}, not x{scale}")
     if not arrays:
         return []
-    runner = rt.get_runner(model_id, rt.resolve_device(device, runtime), runtime, weights_dir)
+    resolved_device = rt.resolve_device(device, runtime if runtime in rt.RUNTIMES else "auto")
+    runtime = rt.resolve_runtime(runtime, resolved_device, model_id, weights_dir)
+    runner = rt.get_runner(model_id, resolved_device, runtime, weights_dir)
     multiple = runner.geometry.multiple
     padded = [_pad_edge(arr, multiple) for arr in arrays]
     outputs = rt.run_tiled(runner, padded, tile)

@@ -8,15 +8,13 @@ from its ``.tflite`` with the LiteRT interpreter: encoding never imports TensorF
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
 from ..imaging.resample import downsample, pad_to_multiple
+from ..receiver.runtime.litert import default_threads, interpreter_class, read_verified
 from ..zoo import manifest as zoo
 
 _runners: dict[tuple[str, str], DownscalerRunner] = {}
@@ -33,14 +31,8 @@ class DownscalerRunner:
     """Runs a downscaler ``.tflite`` (contract: :func:`sr_codec.nn.downscaler.downscaler_tflite_bytes`)."""
 
     def __init__(self, content: bytes, num_threads: int | None = None):
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:  # pragma: no cover - fallback where no ai-edge-litert wheel exists
-            try:
-                from tensorflow.lite import Interpreter
-            except ImportError as exc:
-                raise ModelError("the learned sender needs ai-edge-litert (or TensorFlow) installed") from exc
-        self.interpreter = Interpreter(model_content=content, num_threads=num_threads or os.cpu_count() or 1)
+        threads = num_threads or default_threads()
+        self.interpreter = interpreter_class()(model_content=content, num_threads=threads)
         inputs = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
         self.hr_index = next(i for n, i in inputs.items() if "high_res" in n)
         self.base_index = next(i for n, i in inputs.items() if "bicubic" in n)
@@ -71,13 +63,7 @@ def downscaler_runner(down_id: str, weights_dir: Path | str = zoo.WEIGHTS_DIR) -
     with _runners_lock:
         if key not in _runners:
             info = zoo.model_info(down_id, weights_dir)
-            path = Path(weights_dir) / info["tflite"]["file"]
-            try:
-                content = path.read_bytes()
-            except OSError as exc:
-                raise ModelError(f"downscaler file for {down_id} missing: {exc}") from exc
-            if hashlib.sha256(content).hexdigest() != info["tflite"]["sha256"]:
-                raise ModelError(f"{path.name} does not match its sha256 in the manifest")
+            content = read_verified(Path(weights_dir) / info["tflite"]["file"], info["tflite"]["sha256"])
             _runners[key] = DownscalerRunner(content)
         return _runners[key]
 

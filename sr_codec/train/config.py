@@ -108,10 +108,22 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/sr_codec"))
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh over an existing checkpoint of another run (default: refuse)")
     p.add_argument("--export", action="store_true", help="export weights + manifest when training ends")
     p.add_argument("--export-only", action="store_true", help="export the checkpoint without training")
     p.add_argument("--weights-dir", default=str(zoo.WEIGHTS_DIR))
+    # Several devices (train/distribute.py); without --strategy the single-device loop runs.
+    p.add_argument("--strategy", default=None, choices=["default", "mirrored", "multiworker"],
+                   help="tf.distribute strategy; --batch becomes the per-replica batch")
+    p.add_argument("--logical-cpus", type=int, default=None, help="mirrored: split the CPU into N logical devices")
+    p.add_argument("--lr-scaling", default="linear", choices=["linear", "sqrt", "none"],
+                   help="with --strategy: scale --lr by the replica count (linear), its square root, or not")
+    p.add_argument("--steps", type=int, default=None,
+                   help="with --strategy: stop at this total step count (cosine over steps instead of --minutes)")
     a = p.parse_args(argv)
+    if a.steps and not a.strategy:
+        raise SystemExit("--steps needs --strategy (default|mirrored|multiworker); without it --minutes is the budget")
     all_fields = set().union(*fields_of.values())
     stray = sorted(f for f in all_fields - fields_of[a.arch] if getattr(a, f) is not None)
     if stray:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..codecs.degrade import degrade
+from ..imaging.io import load_rgb
 from ..imaging.metrics import mod_crop, psnr, psnr_y
 from ..imaging.resample import downsample, upsample_bicubic
 from ..nn.geometry import geometry
 from .config import TrainConfig
+from .data import training_files
 
 
 def run_model(model, lr: np.ndarray, pad_to: int = 1) -> np.ndarray:
@@ -40,3 +44,10 @@ def validate(model, cfg: TrainConfig, val_sets: dict[str, list[np.ndarray]]) -> 
         if codec_gain:
             out[f"{name}_codec_gain_db"] = round(float(np.mean(codec_gain)), 3)
     return out
+
+
+def validation_sets(cfg: TrainConfig) -> dict[str, list[np.ndarray]]:
+    """``{"Set5": images}`` when ``cfg.val`` holds a Set5 folder, else nothing to validate on."""
+    if cfg.val and Path(cfg.val, "Set5").is_dir():
+        return {"Set5": [load_rgb(f) for f in training_files([str(Path(cfg.val, "Set5"))])]}
+    return {}

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..imaging.curves import bd_psnr, bd_rate
 from ..imaging.io import load_rgb
-from ..imaging.metrics import mod_crop, psnr
+from ..imaging.metrics import mod_crop, ms_ssim, psnr
 from ..imaging.resample import downsample
 
 PAYLOAD_OVERHEAD_BYTES = 22
@@ -52,9 +52,10 @@ def route_curves(down, up, scale: int, files: list[Path], qualities: list[int], 
                 data = codec.encode(low, q)
                 decoded = run_up(net, codec.decode(data))
                 bpp = 8.0 * (len(data) + PAYLOAD_OVERHEAD_BYTES) / pixels
-                rows[name][q].append((bpp, psnr(hr, decoded)))
+                rows[name][q].append((bpp, psnr(hr, decoded), 0.0 if summary_only else ms_ssim(hr, decoded)))
     curves = {name: {"bpp": [float(np.mean([r[0] for r in per_q[q]])) for q in qualities],
-                     "psnr-rgb": [float(np.mean([r[1] for r in per_q[q]])) for q in qualities]}
+                     "psnr-rgb": [float(np.mean([r[1] for r in per_q[q]])) for q in qualities],
+                     "ms-ssim-rgb": [float(np.mean([r[2] for r in per_q[q]])) for q in qualities]}
               for name, per_q in rows.items()}
     b, l = curves["bicubic"], curves["learned"]
     summary = {"bd_rate_pct": round(bd_rate(b["bpp"], b["psnr-rgb"], l["bpp"], l["psnr-rgb"]) or float("nan"), 2),

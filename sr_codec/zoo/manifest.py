@@ -32,6 +32,7 @@ BICUBIC = "bicubic"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST_FILE = "manifest.json"
 ROLES = {"codec": "default", "clean": "upscale_default"}
+DOWNSCALER_ARCH = "downscaler"  # the learned sender's D (sr_codec.sender.learned); every other arch upscales
 """Model role -> the manifest table of per-scale defaults it fills."""
 
 _read_cache: dict[str, tuple[tuple[int, int], dict]] = {}
@@ -92,6 +93,17 @@ def set_pair(weights_dir: Path | str, scale: int, down_id: str, up_id: str) -> N
     _write(weights_dir, manifest)
 
 
+def set_model_fields(weights_dir: Path | str, fields: dict[str, dict]) -> None:
+    """Merge ``fields`` (model id -> {field: value}) into those models' entries, atomically."""
+    weights_dir = Path(weights_dir)
+    manifest = copy.deepcopy(read_manifest(weights_dir))
+    for model_id, values in fields.items():
+        if model_id not in manifest["models"]:
+            raise ModelError(f"cannot update {model_id!r}: not in the manifest")
+        manifest["models"][model_id].update(values)
+    _write(weights_dir, manifest)
+
+
 def _write(weights_dir: Path, manifest: dict) -> None:
     path = weights_dir / MANIFEST_FILE
     tmp = path.with_name(path.name + ".tmp")
@@ -124,6 +136,12 @@ def model_info(model_id: str, weights_dir: Path = WEIGHTS_DIR) -> dict:
 
 def available_model_ids(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
     return sorted(read_manifest(weights_dir)["models"])
+
+
+def upscaler_ids(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
+    """The models a receiver runs: every manifest model but the sender's downscalers."""
+    models = read_manifest(weights_dir)["models"]
+    return sorted(m for m, info in models.items() if info.get("arch") != DOWNSCALER_ARCH)
 
 
 def tag_for(model_id: str, weights_dir: Path = WEIGHTS_DIR) -> int:

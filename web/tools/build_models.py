@@ -1,7 +1,7 @@
 """Export the browser's models and write their manifest: ``python web/tools/build_models.py [--skip-export]``.
 
-For every model named by ``manifest["default"]`` and ``manifest["upscale_default"]`` (the models the
-encoder tags payloads with) this runs the project's exporter,
+For every model named by ``manifest["default"]``, ``manifest["upscale_default"]`` and the upscalers of
+``manifest["pairs"]`` (the models the encoder tags payloads with) this runs the project's exporter,
 ``python -m sr_codec.export --format tflite --model ID --out sr_codec/weights`` (float32, dynamic H/W),
 then writes ``sr_codec/weights/web_manifest.json``: model id -> file, scale, wire tag, the tflite's
 sha256, the tiling margin, and the input/output contract the JS decoder (web/src/model.js) relies on.
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-export", action="store_true", help="only rewrite the manifest from existing .tflite files")
     args = parser.parse_args(argv)
     manifest = json.loads((args.weights_dir / "manifest.json").read_text())
-    wanted = sorted(set(manifest["default"].values()) | set(manifest.get("upscale_default", {}).values()))
+    wanted = sorted(set(manifest["default"].values()) | set(manifest.get("upscale_default", {}).values())
+                    | {pair["upscaler"] for pair in manifest.get("pairs", {}).values()})
     models = {}
     for model_id in wanted:
         info = manifest["models"][model_id]

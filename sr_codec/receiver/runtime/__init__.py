@@ -1,11 +1,16 @@
-"""Running the decoder network: device choice (device.py), runners per model (runners.py), tiles and batches (tiling.py)."""
+"""Running the decoder network: device choice (device.py), runners per model (runners.py), the shipped
+``.tflite`` under LiteRT without TensorFlow (litert.py), tiles and batches (tiling.py)."""
 
-from .device import DEVICE_ENV, DEVICES, gpu_available, requested_device, resolve_device
-from .runners import DEFAULT_RUNTIME, RUNTIMES, KerasRunner, LiteRtRunner, Runner, get_runner
-from .tiling import auto_tile, available_memory, memory_budget, plan_tiles, run_tiled
+from .device import (DEVICE_ENV, DEVICES, gpu_available, gpu_hardware_present, requested_device, resolve_device,
+                     tensorflow_installed)
+from .litert import TfliteRunner, has_shipped_tflite, quiet_stderr
+from .runners import AUTO_RUNTIME, DEFAULT_RUNTIME, RUNTIMES, KerasRunner, Runner, get_runner, resolve_runtime
+from .tiling import (LITERT_BUDGET, MIN_EXPLICIT_TILE, auto_tile, available_memory, clamp_tile, memory_budget,
+                     plan_tiles, run_tiled)
 
 __all__ = [
-    "DEVICE_ENV", "DEVICES", "gpu_available", "requested_device", "resolve_device", "DEFAULT_RUNTIME", "RUNTIMES",
-    "KerasRunner", "LiteRtRunner", "Runner", "get_runner", "auto_tile", "available_memory", "memory_budget",
-    "plan_tiles", "run_tiled",
+    "DEVICE_ENV", "DEVICES", "gpu_available", "gpu_hardware_present", "requested_device", "resolve_device",
+    "tensorflow_installed", "TfliteRunner", "has_shipped_tflite", "quiet_stderr", "AUTO_RUNTIME", "DEFAULT_RUNTIME",
+    "RUNTIMES", "KerasRunner", "Runner", "get_runner", "resolve_runtime", "LITERT_BUDGET", "MIN_EXPLICIT_TILE",
+    "auto_tile", "available_memory", "clamp_tile", "memory_budget", "plan_tiles", "run_tiled",
 ]

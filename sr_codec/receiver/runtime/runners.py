@@ -1,13 +1,15 @@
 """Runners: a loaded network ready to run on uint8 batches, one per (weights dir, model id, device, runtime).
 
 Built once per process under a lock and shared by all threads. The Keras runner is a ``tf.function``
-over ``uint8 [N, H, W, 3]`` traced once for every size; the LiteRT runner is the TFLite model under
-XNNPACK. TensorFlow is imported only when a runner is built.
+over ``uint8 [N, H, W, 3]`` traced once for every size; the LiteRT runner
+(:class:`sr_codec.receiver.runtime.litert.TfliteRunner`) is the shipped ``.tflite`` under XNNPACK, or,
+for a model shipped without one, the Keras model converted on first use. ``runtime=None``/``"auto"``
+(:func:`resolve_runtime`) is LiteRT on the CPU when a ``.tflite`` is shipped, else Keras. TensorFlow is
+imported only when a Keras runner is built or a model converted.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -16,9 +18,23 @@ import numpy as np
 from ...errors import DeviceError, ModelError
 from ...nn.geometry import geometry
 from ...zoo import manifest as zoo
+from . import litert
+from .device import tensorflow_installed
 
 RUNTIMES = ("keras", "litert")
-DEFAULT_RUNTIME = "keras"
+AUTO_RUNTIME = "auto"  # the shipped .tflite under LiteRT on the CPU, Keras on a GPU (resolve_runtime)
+DEFAULT_RUNTIME = "keras"  # of get_runner; upscale/decode default to AUTO_RUNTIME
+
+
+def resolve_runtime(runtime: str | None, device: str, model_id: str, weights_dir: Path | None = None) -> str:
+    """``"keras"`` or ``"litert"`` for ``model_id`` on ``device`` (resolved): ``None``/``"auto"`` means the
+    shipped ``.tflite`` under LiteRT on the CPU (no TensorFlow), Keras on a GPU or when no ``.tflite`` is shipped."""
+    if runtime is None or runtime == AUTO_RUNTIME:
+        weights_dir = Path(weights_dir) if weights_dir is not None else zoo.WEIGHTS_DIR
+        return "litert" if device == "cpu" and litert.has_shipped_tflite(model_id, weights_dir) else "keras"
+    if runtime not in RUNTIMES:
+        raise ModelError(f"runtime must be 'auto' or one of {RUNTIMES}, got {runtime!r}")
+    return runtime
 
 
 class Runner:
@@ -61,37 +77,13 @@ class KerasRunner(Runner):
             return self.infer(batch).numpy()
 
 
-class LiteRtRunner(Runner):
-    """The network converted to TFLite (builtins only) under the LiteRT/TFLite interpreter with XNNPACK.
+def _converted_litert_runner(model, scale: int, device: str) -> litert.TfliteRunner:
+    """A model shipped without a ``.tflite``: converted from Keras (imports TensorFlow), then run like a shipped one."""
+    if device != "cpu":
+        raise DeviceError("runtime='litert' runs on the CPU only; use device='cpu' or runtime='keras'")
+    from ...nn.portable import tflite_bytes
 
-    An interpreter is not thread-safe and is resized per input shape, so calls are serialised.
-    """
-
-    def __init__(self, model, scale: int, device: str):
-        if device != "cpu":
-            raise DeviceError("runtime='litert' runs on the CPU only; use device='cpu' or runtime='keras'")
-        super().__init__(model, scale, device, "litert")
-        from ...nn.portable import tflite_bytes, tflite_interpreter
-
-        self._interpreter = tflite_interpreter(tflite_bytes(model), num_threads=os.cpu_count())
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-        self._shape: tuple[int, ...] | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        outputs = []
-        with self._lock:
-            for image in batch:  # the converted model takes [1, H, W, 3]
-                x = image[None].astype(np.float32) / 255.0
-                if x.shape != self._shape:
-                    self._interpreter.resize_tensor_input(self._input, x.shape)
-                    self._interpreter.allocate_tensors()
-                    self._shape = x.shape
-                self._interpreter.set_tensor(self._input, x)
-                self._interpreter.invoke()
-                outputs.append(self._interpreter.get_tensor(self._output)[0])
-        return np.clip(np.round(np.stack(outputs) * 255.0), 0, 255).astype(np.uint8)
+    return litert.TfliteRunner(tflite_bytes(model), scale, geometry(model))
 
 
 _runners: dict[tuple[str, str, str, str], Runner] = {}
@@ -99,20 +91,25 @@ _runners_lock = threading.Lock()
 
 
 def get_runner(model_id: str, device: str, runtime: str = DEFAULT_RUNTIME,
-               weights_dir: Path | None = None) -> Runner:
+               weights_dir: Path | None = None) -> Runner | litert.TfliteRunner:
     """The process-wide runner of ``model_id`` on ``device`` ("cpu"/"gpu", already resolved), built once."""
     if runtime not in RUNTIMES:
         raise ModelError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     weights_dir = Path(weights_dir) if weights_dir is not None else zoo.WEIGHTS_DIR
     key = (str(weights_dir), model_id, device, runtime)
-    from ...nn.loading import load_model  # imports TensorFlow
-
     with _runners_lock:
         runner = _runners.get(key)
+        if runner is None and runtime == "litert" and device == "cpu" and litert.has_shipped_tflite(model_id, weights_dir):
+            runner = _runners[key] = litert.TfliteRunner.from_shipped(model_id, weights_dir)  # no TensorFlow
         if runner is None:
+            if not tensorflow_installed():
+                raise ModelError(f"{model_id} has no shipped .tflite, and its Keras weights need TensorFlow: "
+                                 "pip install 'sr-codec[train]'")
+            from ...nn.loading import load_model  # imports TensorFlow
+
             info = zoo.model_info(model_id, weights_dir)
             model = load_model(model_id, device, weights_dir)
-            make = KerasRunner if runtime == "keras" else LiteRtRunner
+            make = KerasRunner if runtime == "keras" else _converted_litert_runner
             try:
                 runner = make(model, int(info["scale"]), device)
             except (DeviceError, ModelError):
@@ -121,5 +118,3 @@ def get_runner(model_id: str, device: str, runtime: str = DEFAULT_RUNTIME,
                 raise ModelError(f"cannot prepare {model_id} for {runtime} on {device}: {exc}") from exc
             _runners[key] = runner
         return runner
-
-

@@ -1,0 +1,136 @@
+"""The results table of a batch job: one row per input file, as Parquet or JSON lines.
+
+Parquet: a folder of part files (``part-<run>-<n>.parquet``), each written whole (temporary
+name, then rename) every ``flush_rows`` rows, so an interrupted run keeps what it finished;
+read the folder with ``pyarrow.dataset``/``pandas.read_parquet``. JSON lines: one file, appended
+and flushed per batch (a torn last line is ignored on reading). Both accumulate across runs:
+the table is also the manifest that makes re-runs skip finished files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+
+SCHEMA = pa.schema([
+    ("path", pa.string()),
+    ("output", pa.string()),
+    ("mode", pa.string()),
+    ("bytes_in", pa.int64()),
+    ("bytes_out", pa.int64()),
+    ("width", pa.int32()),
+    ("height", pa.int32()),
+    ("scale", pa.int32()),
+    ("quality", pa.int32()),
+    ("inner", pa.string()),
+    ("psnr", pa.float64()),
+    ("seconds", pa.float64()),
+    ("error", pa.string()),
+    ("run", pa.string()),
+])
+COLUMNS = tuple(SCHEMA.names)
+
+
+def default_location(out_dir: str, fmt: str) -> str:
+    return str(Path(out_dir) / ("_results.jsonl" if fmt == "jsonl" else "_results"))
+
+
+def _format_of(location: str) -> str:
+    return "jsonl" if location.endswith((".jsonl", ".json")) else "parquet"
+
+
+def read_rows(location: str, columns: tuple[str, ...] = ("path", "output", "error")) -> list[dict]:
+    """Rows written so far (every run), only ``columns``; [] when there is no table yet."""
+    path = Path(location)
+    if not path.exists():
+        return []
+    if _format_of(location) == "jsonl":
+        rows = []
+        with path.open() as handle:
+            for line in handle:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # the torn tail of an interrupted run
+                    continue
+                rows.append({c: row.get(c) for c in columns})
+        return rows
+    import pyarrow.parquet as pq
+
+    rows = []
+    for part in sorted(path.glob("part-*.parquet")):
+        rows += pq.read_table(part, columns=list(columns)).to_pylist()
+    return rows
+
+
+def finished(location: str, retry_errors: bool) -> set[str]:
+    """Sources a re-run skips: the last row is a success whose output still exists, or an error (unless retried)."""
+    last: dict[str, dict] = {}
+    for row in read_rows(location):
+        last[row["path"]] = row
+    done = set()
+    for source, row in last.items():
+        if row["error"] is None:
+            if row["output"] and Path(row["output"]).exists():
+                done.add(source)
+        elif not retry_errors:
+            done.add(source)
+    return done
+
+
+class ResultsWriter:
+    """Appends result rows to the table as they stream in from the workers."""
+
+    def __init__(self, location: str, flush_rows: int = 1000):
+        self.location = location
+        self.format = _format_of(location)
+        self.flush_rows = flush_rows
+        now = time.time()  # sortable to the microsecond: part files and JSON lines order runs by it
+        self.run = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}-{uuid.uuid4().hex[:6]}"
+        self._pending: list[dict] = []
+        self._parts = 0
+        if self.format == "jsonl":
+            Path(location).parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(location, "a", encoding="utf-8")
+        else:
+            Path(location).mkdir(parents=True, exist_ok=True)
+
+    def add(self, rows: list[dict]) -> None:
+        for row in rows:
+            row["run"] = self.run
+        if self.format == "jsonl":
+            self._handle.writelines(json.dumps(row) + "\n" for row in rows)
+            self._handle.flush()
+            return
+        self._pending += rows
+        if len(self._pending) >= self.flush_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(self._pending, schema=SCHEMA)
+        final = Path(self.location) / f"part-{self.run}-{self._parts:05d}.parquet"
+        tmp = final.with_name("." + final.name + ".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, final)
+        self._parts += 1
+        self._pending = []
+
+    def close(self) -> None:
+        if self.format == "jsonl":
+            self._handle.close()
+        else:
+            self._flush()
+
+    def __enter__(self) -> "ResultsWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

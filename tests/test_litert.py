@@ -1,0 +1,198 @@
+"""The receiver without TensorFlow: shipped .tflite models, the LiteRT runner, quiet decodes, tile clamping."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sr_codec
+from sr_codec.errors import ModelError
+from sr_codec.nn.geometry import geometry
+from sr_codec.nn.loading import load_model
+from sr_codec.receiver import runtime as rt
+from sr_codec.receiver.runtime import litert
+from sr_codec.receiver.upscale import upscale
+from sr_codec.zoo import manifest as zoo
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = zoo.upscaler_ids()  # downscalers (the sender's) have their own .tflite contract
+TILES = (0, 16, 40, None)  # untiled, small and medium explicit tiles, the automatic choice
+
+# A child interpreter in which `import tensorflow` fails, as in a base install.
+NO_TENSORFLOW = (
+    "import sys\n"
+    "class _Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):\n"
+    "            raise ImportError(f'{name} is blocked in this test')\n"
+    "sys.meta_path.insert(0, _Block())\n"
+)
+
+
+def keras_reference(model_id: str, low: np.ndarray) -> np.ndarray:
+    model = load_model(model_id, "cpu")
+    from sr_codec.nn.portable import inference_function
+
+    _, serve = inference_function(model, batch=1)
+    out = serve(low[None].astype(np.float32) / 255.0)["high_res"].numpy()[0]
+    return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def sample_low_res(photo: np.ndarray, seed: int) -> np.ndarray:
+    """A 56 x 70 low-res crop of a photo with noise added (every window differs)."""
+    rng = np.random.default_rng(seed)
+    crop = photo[100 + seed * 7:156 + seed * 7, 150:220].astype(int) + rng.integers(-20, 21, (56, 70, 3))
+    return np.clip(crop, 0, 255).astype(np.uint8)
+
+
+def test_every_manifest_model_ships_a_verified_tflite():
+    manifest = json.loads((zoo.WEIGHTS_DIR / "manifest.json").read_text())
+    assert SHIPPED
+    for model_id, info in manifest["models"].items():
+        if info.get("arch") == zoo.DOWNSCALER_ARCH:
+            continue
+        entry = info["tflite"]
+        content = (zoo.WEIGHTS_DIR / entry["file"]).read_bytes()
+        assert entry["file"] == f"{model_id}.tflite"
+        assert hashlib.sha256(content).hexdigest() == entry["sha256"]
+        assert entry["precision"] in ("fp32", "fp16", "int8")
+        assert litert.load_tflite(model_id) == content
+
+
+@pytest.mark.parametrize("model_id", SHIPPED)
+def test_manifest_geometry_is_the_keras_models(model_id):
+    assert litert.geometry_of(model_id) == geometry(load_model(model_id, "cpu"))
+
+
+@pytest.mark.parametrize("model_id", SHIPPED)
+def test_shipped_tflite_matches_keras_within_one(model_id, photo):
+    """Every output value of the shipped .tflite (LiteRT, any tiling) is within 1 of the Keras model's."""
+    scale = int(zoo.model_info(model_id)["scale"])
+    for seed in (0, 1):
+        low = sample_low_res(photo, seed)
+        expected = keras_reference(model_id, low)
+        for tile in TILES:
+            out = upscale(low, scale, model_id=model_id, runtime="litert", device="cpu", tile=tile)
+            assert out.shape == expected.shape, (tile, out.shape)
+            assert np.abs(out.astype(int) - expected).max() <= 1, (model_id, seed, tile)
+
+
+def test_auto_runtime_picks_litert_on_the_cpu(random_weights_dir):
+    model_id = zoo.default_model_id(4)
+    assert rt.resolve_runtime(None, "cpu", model_id) == "litert"
+    assert rt.resolve_runtime("auto", "gpu", model_id) == "keras"
+    assert rt.resolve_runtime("keras", "cpu", model_id) == "keras"
+    random_id = zoo.default_model_id(4, random_weights_dir)  # trained weights without a .tflite: Keras
+    assert rt.resolve_runtime(None, "cpu", random_id, random_weights_dir) == "keras"
+    runner = rt.get_runner(model_id, "cpu", "litert")
+    assert isinstance(runner, litert.TfliteRunner) and runner.scale == 4
+
+
+def test_a_tampered_tflite_is_refused(tmp_path):
+    model_id = zoo.default_model_id(4)
+    shutil.copy(zoo.WEIGHTS_DIR / "manifest.json", tmp_path / "manifest.json")
+    content = bytearray((zoo.WEIGHTS_DIR / f"{model_id}.tflite").read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    (tmp_path / f"{model_id}.tflite").write_bytes(bytes(content))
+    with pytest.raises(ModelError, match="sha256"):
+        litert.load_tflite(model_id, tmp_path)
+
+
+def test_thread_setting(monkeypatch):
+    monkeypatch.setenv(litert.THREADS_ENV, "3")
+    assert litert.default_threads() == 3
+    monkeypatch.setenv(litert.THREADS_ENV, "none")
+    with pytest.raises(ModelError, match=litert.THREADS_ENV):
+        litert.default_threads()
+    monkeypatch.delenv(litert.THREADS_ENV)
+    assert litert.default_threads() >= 1
+
+
+def test_absurd_tiles_are_clamped(small_photo):
+    geo = litert.geometry_of(zoo.default_model_id(4))
+    assert rt.clamp_tile(1, geo) >= max(rt.MIN_EXPLICIT_TILE, geo.margin)
+    assert rt.clamp_tile(0, geo) == 0 and rt.clamp_tile(500, geo) == 500
+    low = small_photo[:40, :48]
+    whole = upscale(low, 4, device="cpu", tile=0)
+    assert len(rt.plan_tiles(40, 48, rt.clamp_tile(1, geo), geo)) <= 36
+    assert np.abs(upscale(low, 4, device="cpu", tile=1).astype(int) - whole).max() <= 1
+
+
+def test_decode_without_tensorflow_is_quiet(tmp_path, small_photo):
+    """A base install: decode, decode_many and upscale run with `import tensorflow` failing, and log nothing."""
+    payload = tmp_path / "p.src"
+    payload.write_bytes(sr_codec.encode(small_photo, scale=4))
+    code = NO_TENSORFLOW + (
+        "import numpy as np, sr_codec\n"
+        f"data = open({str(payload)!r}, 'rb').read()\n"
+        "out = sr_codec.decode(data)\n"
+        "assert out.shape == (120, 160, 3), out.shape\n"
+        "assert sr_codec.decode_many([data, data])[1].shape == out.shape\n"
+        "assert sr_codec.upscale(out[:20, :20], 2).shape == (40, 40, 3)\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok" and result.stderr == ""
+
+
+def test_cli_decode_without_tensorflow_is_quiet_and_checks_first(tmp_path, small_photo):
+    payload = tmp_path / "p.src"
+    payload.write_bytes(sr_codec.encode(small_photo, scale=4))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        code = NO_TENSORFLOW + f"from sr_codec.cli import main\nsys.exit(main({list(args)!r}))\n"
+        return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    ok = cli("decode", str(payload), str(tmp_path / "out.png"))
+    assert ok.returncode == 0 and ok.stderr == "", ok.stderr
+    bad_extension = cli("decode", str(payload), str(tmp_path / "out.nope"))
+    assert bad_extension.returncode == 1 and "extension" in bad_extension.stderr
+    assert len(bad_extension.stderr.strip().splitlines()) == 1
+    no_gpu = cli("decode", str(payload), str(tmp_path / "gpu.png"), "--device", "gpu")
+    assert no_gpu.returncode == 1 and "gpu" in no_gpu.stderr.lower() and not (tmp_path / "gpu.png").exists()
+
+
+def test_cli_refuses_a_bad_extension_before_decoding(tmp_path, small_photo, monkeypatch, capsys):
+    from sr_codec import cli
+
+    payload = tmp_path / "p.src"
+    payload.write_bytes(sr_codec.encode(small_photo, scale=4))
+    monkeypatch.setattr(cli, "decode", lambda *a, **k: pytest.fail("decoded before checking the output name"))
+    assert cli.main(["decode", str(payload), str(tmp_path / "out.txt")]) == 1
+    assert "extension" in capsys.readouterr().err
+
+
+def test_ship_tflite_writes_a_runnable_file_and_skips_downscalers(tmp_path, random_weights_dir, small_photo):
+    """ship_tflite on a copy of a weights dir: the manifest gains a verified field, auto picks LiteRT,
+    the output matches Keras within 1; a downscaler entry is neither shipped nor run by the receiver."""
+    from sr_codec.export import ship_tflite
+
+    weights = tmp_path / "weights"
+    shutil.copytree(random_weights_dir, weights)
+    model_id = zoo.default_model_id(2, weights)
+    manifest = json.loads((weights / "manifest.json").read_text())
+    manifest["models"]["down-x2"] = {**manifest["models"][model_id], "arch": zoo.DOWNSCALER_ARCH, "role": "sender"}
+    (weights / "manifest.json").write_text(json.dumps(manifest))
+    assert "down-x2" not in zoo.upscaler_ids(weights)
+
+    assert ship_tflite.main(["--model", "down-x2", "--weights-dir", str(weights)]) == 1
+    fields = ship_tflite.ship(weights_dir=weights)
+    assert "down-x2" not in fields and model_id in fields
+    entry = zoo.model_info(model_id, weights)["tflite"]
+    assert entry == fields[model_id] and (weights / entry["file"]).is_file()
+    assert litert.geometry_of(model_id, weights) == geometry(load_model(model_id, "cpu", weights))
+    assert not litert.has_shipped_tflite("down-x2", weights)
+    assert rt.resolve_runtime(None, "cpu", model_id, weights) == "litert"
+    low = small_photo[:30, :40]
+    shipped = upscale(low, 2, model_id=model_id, device="cpu", weights_dir=weights)
+    keras = upscale(low, 2, model_id=model_id, device="cpu", runtime="keras", weights_dir=weights)
+    assert np.abs(shipped.astype(int) - keras).max() <= 1
