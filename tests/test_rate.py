@@ -598,3 +598,13 @@ def test_a_large_photo_is_decided_on_the_mosaic_and_honours_the_budget():
     decoded = decode_preview(choice.payload)
     assert inspect(choice.payload).width == 1200 and decoded.shape[:2] == (1100 // choice.scale, 1200 // choice.scale)
     assert choice.encodes < 30
+
+
+def test_sender_narrows_the_routes_rate_control_weighs():
+    image = IMAGES["coffee"]
+    receiver = bicubic_receiver()
+    assert rate.choose(image, max_bytes=budget(image, 0.3), sender="bicubic", receiver=receiver).sender == "bicubic"
+    with pytest.raises(InputImageError, match="no learned route"):
+        rate.choose(image, scale=4, max_bytes=budget(image, 0.3), sender="learned", receiver=receiver)
+    with pytest.raises(InputImageError, match="sender must be one of"):
+        rate.choose(image, max_bytes=900, sender="nearest", receiver=receiver)

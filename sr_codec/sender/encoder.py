@@ -63,8 +63,9 @@ def encode(
       per pixel, at least 1,000 and at most 40,000 bytes), as a soft limit (the smallest payload
       there is when nothing fits).
 
-    ``sender``: who makes the thumbnail on the fixed path: ``"auto"`` (default: the shipped
-    learned downscaler of the scale with AVIF, bicubic otherwise), ``"learned"`` or ``"bicubic"``.
+    ``sender``: who makes the thumbnail: ``"auto"`` (default: on the fixed path the shipped
+    learned downscaler of the scale with AVIF, bicubic otherwise; under rate control both are
+    routes), ``"learned"`` or ``"bicubic"`` (rate control then keeps to that kind above scale 1).
 
     ``mode``: ``"fast"`` (predict each route's decoded PSNR from a calibrated gain table; no network runs,
     TensorFlow is not imported; a ``target_psnr`` reached is then a prediction)
@@ -85,6 +86,7 @@ def encode(
             target_psnr=target_psnr,
             mode=mode,
             limits=limits,
+            sender=sender,
         )
         if choice.reached_target is False:
             warnings.warn(

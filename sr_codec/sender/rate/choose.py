@@ -13,7 +13,7 @@ from ... import codecs
 from ...errors import InputImageError, LimitExceededError, wrap_foreign
 from ...limits import Limits, resolve
 from ...zoo import manifest as zoo
-from ..builder import PayloadBuilder, check_mode, check_scale, effective_scale, load_for_encoding
+from ..builder import PayloadBuilder, check_mode, check_scale, check_sender, effective_scale, load_for_encoding
 from .receiver_model import Receiver
 from .search import Q_MAX, Q_MIN
 from .session import Route, Session, Trial
@@ -140,6 +140,7 @@ def choose(
     mode: str = "fast",
     limits: Limits | None = None,
     receiver: Receiver | None = None,
+    sender: str = "auto",
 ) -> RateChoice:
     """Rate control: what ``encode(image, scale=..., max_bytes=..., target_psnr=..., mode=...)`` does, with its report.
 
@@ -149,8 +150,11 @@ def choose(
     reaches it (within ``max_bytes`` if given); when none does, the best decoded PSNR there is
     (``reached_target`` is then False). Neither: ``max_bytes=default_budget(height, width)``, soft.
     ``receiver``: the decoder to judge by (default: the shipped models, :meth:`Receiver.shipped`).
+    ``sender``: the thumbnails to consider at scales above 1: ``"auto"`` (bicubic, and a shipped
+    learned pair's beside it), ``"bicubic"`` or ``"learned"`` (only scales with a pair; scale 1 always stays).
     """
     started = time.perf_counter()
+    check_sender(sender)
     limits = resolve(limits)
     scales, max_bytes, target_psnr = _check_arguments(scale, quality, max_bytes, target_psnr, mode)
     codec = codecs.by_name(inner)
@@ -162,7 +166,10 @@ def choose(
         budget = None if max_bytes is None else min(max_bytes, limits.max_payload_bytes)
         receiver = receiver if receiver is not None else Receiver.shipped(codec=codec)
         builder = PayloadBuilder(img, codec, limits)
-        routes = routes_for(img.height, img.width, scales, receiver)
+        routes = [r for r in routes_for(img.height, img.width, scales, receiver)
+                  if sender == "auto" or r.scale == 1 or r.sender == sender]
+        if not routes:
+            raise InputImageError(f"no {sender} route for scale {scale!r} with the {codec.name} inner codec")
         qrange = (codec.default_quality,) * 2 if codec.lossless else (Q_MIN, Q_MAX)
         if uses_proxy(img.height, img.width, mode):
             # decide on a mosaic of tiles at the same bits per pixel, then code the photo itself
