@@ -73,8 +73,8 @@ def test_default_settings_and_payload_accounting(small_photo):
     assert (info.scale, info.inner, info.version, info.has_alpha) == (4, "avif", 1, False)
     assert info.payload_bytes == len(payload) == info.inner_bytes + info.overhead_bytes
     assert info.alpha_bytes == 0 and info.overhead_bytes <= 24
-    assert info.model_tag == zoo.tag_for(zoo.default_model_id(4))
-    assert info.model_id == zoo.default_model_id(4)
+    # The shipped learned pair makes the thumbnail when x4 has one; its upscaler is the model named.
+    assert info.model_id == _lossy_model_id(4) and info.model_tag == zoo.tag_for(info.model_id)
     assert info.bits_per_pixel == pytest.approx(8 * len(payload) / (120 * 160))
 
 
@@ -82,7 +82,27 @@ def test_lossless_inner_names_the_clean_role_model(small_photo):
     """PNG delivers clean low-res, so the payload names the model trained on clean low-res (when shipped)."""
     lossless, lossy = inspect(encode(small_photo, scale=4, inner="png")), inspect(encode(small_photo, scale=4))
     assert lossless.model_id == zoo.upscale_model_id(4)
-    assert lossy.model_id == zoo.default_model_id(4)
+    assert lossy.model_id == _lossy_model_id(4)
+    assert inspect(encode(small_photo, scale=4, sender="bicubic")).model_id == zoo.default_model_id(4)
+
+
+def test_the_learned_sender_skips_grey_and_tiny_photos(small_photo):
+    from sr_codec.sender.learned import learned_pair
+
+    if learned_pair(4) is None:
+        pytest.skip("no learned pair ships for x4")
+    grey = np.repeat(small_photo[..., :1], 3, axis=2)
+    assert inspect(encode(grey, scale=4)).model_id == zoo.default_model_id(4)
+    assert inspect(encode(small_photo[:40, :40], scale=4, sender="learned")).model_id == zoo.default_model_id(4)
+    assert inspect(encode(small_photo, scale=4, sender="learned")).model_id == learned_pair(4)[1]
+
+
+def _lossy_model_id(scale: int) -> str:
+    from sr_codec.codecs import by_name
+    from sr_codec.sender.builder import payload_model_id, resolve_sender
+
+    avif = by_name("avif")
+    return payload_model_id(scale, avif, sender=resolve_sender("auto", scale, avif))
 
 
 def test_scale_1_png_is_lossless(small_photo):

@@ -21,11 +21,11 @@ def mixed_payloads(photo) -> list[bytes]:
     alpha = np.tile(np.linspace(0, 255, 96).astype(np.uint8), (80, 1))
     rgba = np.dstack([photo[200:280, 300:396], alpha])
     return [
-        encode(crop, scale=4),
+        encode(crop, scale=4, sender="bicubic"),  # one model per scale: the codec-role one
         encode(crop, scale=2, inner="webp"),
-        encode(odd, scale=4),
+        encode(odd, scale=4, sender="bicubic"),
         encode(crop, scale=10),
-        encode(rgba, scale=4),
+        encode(rgba, scale=4, sender="bicubic"),
         encode(odd, scale=1, inner="png"),
     ]
 

@@ -27,13 +27,23 @@ def _image(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
 # ------------------------------------------------------------------------ which model a payload names
 
 
-@pytest.mark.parametrize("inner", ["png", "avif"])
-def test_rate_control_names_the_same_model_as_plain_encode(inner):
-    image = _image()
-    plain = inspect(encode(image, scale=4, inner=inner))
-    budgeted = inspect(encode(image, scale=4, inner=inner, max_bytes=200_000))
+@pytest.mark.parametrize("inner, sender", [("png", "auto"), ("avif", "bicubic"), ("avif", "learned")])
+def test_rate_control_names_the_same_model_as_plain_encode(inner, sender):
+    from sr_codec.sender.learned import learned_pair
+
+    if sender == "learned" and learned_pair(4) is None:
+        pytest.skip("no learned pair ships for x4")
+    image = _image(96, 128)  # a thumbnail big enough for the learned sender
+    plain = inspect(encode(image, scale=4, inner=inner, sender=sender))
+    budgeted = inspect(encode(image, scale=4, inner=inner, max_bytes=200_000, sender=sender))
     assert budgeted.model_id == plain.model_id
-    expected = zoo.upscale_model_id(4) if inner == "png" else zoo.default_model_id(4)
+    from sr_codec.codecs import by_name
+    from sr_codec.sender.builder import payload_model_id, resolve_sender
+
+    codec = by_name(inner)
+    expected = payload_model_id(4, codec, sender=resolve_sender(sender, 4, codec, rgb=image))
+    if inner == "png":
+        assert expected == zoo.upscale_model_id(4)
     assert plain.model_id == expected
 
 

@@ -50,17 +50,22 @@ def check_sender(sender: object) -> str:
     return str(sender)
 
 
-def resolve_sender(sender: str, scale: int, codec: InnerCodec, weights_dir: Path | str = zoo.WEIGHTS_DIR) -> str:
+def resolve_sender(sender: str, scale: int, codec: InnerCodec, weights_dir: Path | str = zoo.WEIGHTS_DIR,
+                   rgb: np.ndarray | None = None) -> str:
     """``"learned"`` or ``"bicubic"``: who makes the thumbnail at ``scale``.
 
     A learned pair is trained through AVIF, so ``"auto"`` uses it with AVIF when the scale has
     one and bicubic otherwise; ``"learned"`` where no pair applies is an :class:`InputImageError`.
+    Either way a photo the pair is not meant for (``rgb`` grey, or a tiny thumbnail:
+    :func:`~sr_codec.sender.learned.learned_sender_suits`) gets the bicubic thumbnail.
     """
-    from .learned import learned_pair
+    from .learned import learned_pair, learned_sender_suits
 
     usable = codec.name == "avif" and scale > 1 and learned_pair(scale, weights_dir) is not None
     if sender == "learned" and not usable:
         raise InputImageError(f"no learned sender for x{scale} with the {codec.name} inner codec")
+    if rgb is not None and not learned_sender_suits(rgb, scale):
+        return "bicubic"
     return "learned" if usable and sender != "bicubic" else "bicubic"
 
 

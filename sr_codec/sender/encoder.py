@@ -107,7 +107,7 @@ def encode(
         img = load_for_encoding(image, limits)
         scale = effective_scale(img.height, img.width, scale)
         builder = PayloadBuilder(img, codec, limits)
-        route = resolve_sender(sender, scale, codec)
+        route = resolve_sender(sender, scale, codec, rgb=img.rgb)
         model_id = payload_model_id(scale, codec, sender=route)
         packed = builder.pack(scale, builder.bitstream(scale, quality, sender=route), zoo.tag_for(model_id))
         limits.check_payload_bytes(len(packed))

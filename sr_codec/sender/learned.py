@@ -17,6 +17,10 @@ from ..imaging.resample import downsample, pad_to_multiple
 from ..receiver.runtime.litert import default_threads, interpreter_class, read_verified
 from ..zoo import manifest as zoo
 
+#: Smallest thumbnail side the learned sender is used for: the pairs are trained on 32-pixel
+#: thumbnails, and on a few pixels the downscaler sees mostly its own zero padding.
+MIN_LEARNED_SIDE = 16
+
 _runners: dict[tuple[str, str], DownscalerRunner] = {}
 _runners_lock = threading.Lock()
 
@@ -25,6 +29,19 @@ def learned_pair(scale: int, weights_dir: Path | str = zoo.WEIGHTS_DIR) -> tuple
     """(downscaler id, upscaler id) of the pair shipped for ``scale``; None when there is none."""
     entry = zoo.read_manifest(weights_dir).get("pairs", {}).get(str(int(scale)))
     return None if entry is None else (entry["downscaler"], entry["upscaler"])
+
+
+def learned_sender_suits(rgb: np.ndarray, scale: int) -> bool:
+    """Whether the learned thumbnail is meant for this photo at ``scale``.
+
+    Not for a thumbnail under :data:`MIN_LEARNED_SIDE` pixels a side, and not for a grey photo:
+    the pair is trained on colour photos and its thumbnail carries a slight colour cast that its
+    upscaler removes only up to a few levels, so a grey photo keeps the exact grey of bicubic.
+    """
+    h, w = rgb.shape[:2]
+    if scale <= 1 or min(-(-h // scale), -(-w // scale)) < MIN_LEARNED_SIDE:
+        return False
+    return not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
 
 
 class DownscalerRunner:
