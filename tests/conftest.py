@@ -105,3 +105,16 @@ def random_weights_dir(tmp_path_factory) -> Path:
         model = _randomise_weights(fast_sr(scale, RANDOM_WEIGHTS_WIDTH, RANDOM_WEIGHTS_BLOCKS), seed=scale)
         _export_weights(model, weights_dir, scale=scale, width=RANDOM_WEIGHTS_WIDTH, blocks=RANDOM_WEIGHTS_BLOCKS)
     return weights_dir
+
+
+def require_browser():
+    """(chromium executable, playwright.sync_api) for the browser tests, or a skip that says what is missing."""
+    from sr_codec.demo import browser
+
+    executable = browser.chromium_path()
+    if executable is None:
+        pytest.skip("no chromium binary (apt-get install -y chromium, or set SR_CODEC_CHROMIUM)")
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the 'demo' extra)")
+    if not (browser.WEB_DIR / "node_modules" / "@litertjs" / "core").is_dir():
+        pytest.skip("web/node_modules is missing: run `npm ci` in web/")
+    return executable, playwright_api

@@ -31,6 +31,7 @@ pytest.importorskip("fastapi", reason="pip install -e '.[demo]'")
 pytest.importorskip("sqlalchemy", reason="pip install -e '.[demo]'")
 uvicorn = pytest.importorskip("uvicorn", reason="pip install -e '.[demo]'")
 
+from conftest import require_browser
 from sr_codec.demo import browser  # noqa: E402
 from sr_codec.demo.app import create_app  # noqa: E402
 
@@ -183,12 +184,7 @@ def test_parallel_senders_neither_lose_nor_mix_messages(server):
 
 
 def test_browser_sends_and_receives_a_photo(server, tmp_path):
-    executable = browser.chromium_path()
-    if executable is None:
-        pytest.skip("no chromium binary (apt-get install -y chromium, or set SR_CODEC_CHROMIUM)")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the 'demo' extra)")
-    if not (browser.WEB_DIR / "node_modules" / "@litertjs" / "core").is_dir():
-        pytest.skip("web/node_modules is missing: run `npm ci` in web/")
+    executable, playwright_api = require_browser()
     port = server["port"]
     photos = [("astronaut.jpg", photo_file(360, 480, seed=0), "2500"), ("coffee.jpg", photo_file(300, 400, seed=1), "1500")]
     with playwright_api.sync_playwright() as p:

@@ -27,6 +27,7 @@ import pytest
 from PIL import Image
 
 import sr_codec
+from conftest import require_browser
 from sr_codec.demo import browser
 
 TOLERANCE = 2
@@ -35,12 +36,7 @@ REPO = browser.REPO_ROOT
 
 @pytest.fixture(scope="module")
 def page():
-    executable = browser.chromium_path()
-    if executable is None:
-        pytest.skip("no chromium binary (apt-get install -y chromium, or set SR_CODEC_CHROMIUM)")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the 'demo' extra)")
-    if not (browser.WEB_DIR / "node_modules" / "@litertjs" / "core").is_dir():
-        pytest.skip("web/node_modules is missing: run `npm ci` in web/")
+    executable, playwright_api = require_browser()
     server = browser.serve_directory(REPO)
     with playwright_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=executable, args=list(browser.CHROMIUM_FLAGS))
