@@ -74,7 +74,8 @@ def thumbnail_figure(down, up, scale: int, path: Path, quality: int, out: Path) 
     from sr_codec.imaging.metrics import mod_crop, psnr
     from sr_codec.imaging.resample import downsample
     from sr_codec.nn.loading import load_model
-    from sr_codec.train.pair_eval import run_down, run_up
+    from sr_codec.train.evaluate import run_model
+    from sr_codec.train.pair_eval import run_down
     from sr_codec.zoo.manifest import default_model_id
 
     codec = by_name("avif")
@@ -85,7 +86,7 @@ def thumbnail_figure(down, up, scale: int, path: Path, quality: int, out: Path) 
     panels = []
     for name, low, net in (("bicubic", base, load_model(default_model_id(scale))), ("learned", learned, up)):
         data = codec.encode(low, quality)
-        decoded = run_up(net, codec.decode(data))
+        decoded = run_model(net, codec.decode(data))
         panels.append((f"{name} decode: {len(data) + 22} B, {psnr(hr, decoded):.2f} dB", decoded))
     zoom = lambda a: np.asarray(Image.fromarray(a).resize((a.shape[1] * 2, a.shape[0] * 2), Image.NEAREST))
     thumbs = [("bicubic thumbnail", zoom(base)), (f"learned ({psnr(base, learned):.1f} dB vs bicubic)", zoom(learned)),

@@ -52,11 +52,11 @@ def downscaler_tflite_bytes(model: keras.Model) -> bytes:
     """
     import tensorflow as tf
 
+    from .portable import convert_to_tflite
+
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32, name="high_res"),
                                   tf.TensorSpec([1, None, None, 3], tf.float32, name="bicubic_low_res")])
     def serve(high_res, bicubic_low_res):
         return {"low_res": model([high_res, bicubic_low_res], training=False)}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+    return convert_to_tflite(serve.get_concrete_function())

@@ -107,8 +107,6 @@ def tflite_bytes(model: keras.Model, size: tuple[int, int] | None = None, precis
     ``precision``: ``"fp32"``; ``"fp16"`` (weights stored as float16, dequantised on load);
     ``"int8"`` (dynamic-range quantisation: int8 weights, activations quantised per call).
     """
-    if precision not in TFLITE_PRECISIONS:
-        raise ValueError(f"precision must be one of {TFLITE_PRECISIONS}, got {precision!r}")
     net = portable_model(model, "tflite")
     run = _serving_graph(net, model)
     h, w = size if size is not None else (None, None)
@@ -117,10 +115,17 @@ def tflite_bytes(model: keras.Model, size: tuple[int, int] | None = None, precis
     def serve(low_res):
         return {SERVING_OUTPUT: run(low_res)}
 
+    return convert_to_tflite(serve.get_concrete_function(), precision)
+
+
+def convert_to_tflite(function, precision: str = "fp32") -> bytes:
+    """A concrete ``tf.function`` as a TFLite flatbuffer: builtin ops only, weights frozen into constants."""
+    if precision not in TFLITE_PRECISIONS:
+        raise ValueError(f"precision must be one of {TFLITE_PRECISIONS}, got {precision!r}")
     # No trackable object on purpose: that path freezes the weights into constants. With the model
     # passed as trackable, TF 2.21 keeps Keras 3 variables as resource variables that the
     # interpreter never initialises (READ_VARIABLE fails or the output is NaN).
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if precision != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

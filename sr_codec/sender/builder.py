@@ -132,15 +132,16 @@ class PayloadBuilder:
         """The image shrunk by ``scale`` (what the inner codec compresses), by bicubic or the learned downscaler."""
         key = (scale, sender)
         if key not in self._low:
-            base = self.low_res(scale) if sender == "learned" else downsample(self.image.rgb, scale)
             if sender == "learned":
                 from .learned import learned_low_res, learned_pair
 
                 pair = learned_pair(scale)
                 if pair is None:
                     raise InputImageError(f"no learned sender for x{scale}")
-                base = learned_low_res(self.image.rgb, scale, pair[0], bicubic_low_res=base)
-            self._low[key] = base
+                # D corrects the bicubic thumbnail, which stays cached for the bicubic route.
+                self._low[key] = learned_low_res(self.image.rgb, scale, pair[0], bicubic_low_res=self.low_res(scale))
+            else:
+                self._low[key] = downsample(self.image.rgb, scale)
         return self._low[key]
 
     def bitstream(self, scale: int, quality: int | None, codec: InnerCodec | None = None,

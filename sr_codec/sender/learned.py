@@ -31,17 +31,22 @@ def learned_pair(scale: int, weights_dir: Path | str = zoo.WEIGHTS_DIR) -> tuple
     return None if entry is None else (entry["downscaler"], entry["upscaler"])
 
 
-def learned_sender_suits(rgb: np.ndarray, scale: int) -> bool:
+def is_grey(rgb: np.ndarray) -> bool:
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
+def learned_sender_suits(rgb: np.ndarray, scale: int, grey: bool | None = None) -> bool:
     """Whether the learned thumbnail is meant for this photo at ``scale``.
 
     Not for a thumbnail under :data:`MIN_LEARNED_SIDE` pixels a side, and not for a grey photo:
     the pair is trained on colour photos and its thumbnail carries a slight colour cast that its
     upscaler removes only up to a few levels, so a grey photo keeps the exact grey of bicubic.
+    ``grey``: :func:`is_grey` of ``rgb`` when the caller already knows it (it reads every pixel).
     """
     h, w = rgb.shape[:2]
     if scale <= 1 or min(-(-h // scale), -(-w // scale)) < MIN_LEARNED_SIDE:
         return False
-    return not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    return not (is_grey(rgb) if grey is None else grey)
 
 
 class DownscalerRunner:

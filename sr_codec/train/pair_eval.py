@@ -16,13 +16,9 @@ from ..imaging.curves import bd_psnr, bd_rate
 from ..imaging.io import load_rgb
 from ..imaging.metrics import mod_crop, ms_ssim, psnr
 from ..imaging.resample import downsample
+from .evaluate import run_model
 
 PAYLOAD_OVERHEAD_BYTES = 22
-
-
-def run_up(up, low: np.ndarray) -> np.ndarray:
-    y = np.asarray(up(low[None].astype(np.float32) / 255.0, training=False))[0]
-    return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
 
 
 def run_down(down, hr: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -50,7 +46,7 @@ def route_curves(down, up, scale: int, files: list[Path], qualities: list[int], 
         for q in qualities:
             for name, low, net in (("bicubic", base, baseline_up), ("learned", learned, up)):
                 data = codec.encode(low, q)
-                decoded = run_up(net, codec.decode(data))
+                decoded = run_model(net, codec.decode(data))
                 bpp = 8.0 * (len(data) + PAYLOAD_OVERHEAD_BYTES) / pixels
                 rows[name][q].append((bpp, psnr(hr, decoded), 0.0 if summary_only else ms_ssim(hr, decoded)))
     curves = {name: {"bpp": [float(np.mean([r[0] for r in per_q[q]])) for q in qualities],

@@ -166,11 +166,13 @@ def choose(
         budget = None if max_bytes is None else min(max_bytes, limits.max_payload_bytes)
         receiver = receiver if receiver is not None else Receiver.shipped(codec=codec)
         builder = PayloadBuilder(img, codec, limits)
-        from ..learned import learned_sender_suits
+        from ..learned import is_grey, learned_sender_suits
 
-        routes = [r for r in routes_for(img.height, img.width, scales, receiver)
+        candidates = routes_for(img.height, img.width, scales, receiver)
+        grey = is_grey(img.rgb) if any(r.sender == "learned" for r in candidates) else False
+        routes = [r for r in candidates
                   if (sender == "auto" or r.scale == 1 or r.sender == sender)
-                  and (r.sender != "learned" or learned_sender_suits(img.rgb, r.scale))]
+                  and (r.sender != "learned" or learned_sender_suits(img.rgb, r.scale, grey))]
         if not routes:
             raise InputImageError(f"no {sender} route for scale {scale!r} with the {codec.name} inner codec")
         qrange = (codec.default_quality,) * 2 if codec.lossless else (Q_MIN, Q_MAX)
