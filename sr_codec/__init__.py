@@ -18,6 +18,7 @@ from __future__ import annotations
 from .errors import (
     AnimatedImageWarning,
     TargetNotReachedWarning,
+    LookUnavailableWarning,
     DeviceError,
     InputImageError,
     LimitExceededError,
@@ -51,5 +52,6 @@ __all__ = [
     "DeviceError",
     "AnimatedImageWarning",
     "TargetNotReachedWarning",
+    "LookUnavailableWarning",
     "__version__",
 ]

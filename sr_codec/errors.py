@@ -43,6 +43,10 @@ class TargetNotReachedWarning(UserWarning):
     """``encode(..., target_psnr=)`` found no setting reaching the target: the payload is the best there was."""
 
 
+class LookUnavailableWarning(UserWarning):
+    """``decode(..., look=)`` asked for a look the payload's model has no twin for: it shows the faithful one."""
+
+
 @contextmanager
 def wrap_foreign(error: type[SrCodecError], action: str) -> Iterator[None]:
     """Let SrCodecErrors through; turn anything else raised inside into ``error`` (cause kept).

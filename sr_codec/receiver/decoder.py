@@ -9,6 +9,7 @@ Nothing here imports TensorFlow; only ``decode`` and ``decode_many`` may, throug
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import numpy as np
 from .. import codecs
 from ..codecs import InnerCodec
 from ..codecs.alpha import decode_alpha
-from ..errors import ModelError, PayloadError, wrap_foreign
+from ..errors import InputImageError, LookUnavailableWarning, ModelError, PayloadError, wrap_foreign
 from ..format import payload as wire
 from ..imaging.resample import downsample, low_res_size, upsample_bicubic
 from ..limits import Limits, resolve
@@ -125,6 +126,30 @@ def _resolve_model(p: wire.Payload, model: str | None) -> str:
     return model
 
 
+def check_look(look: str) -> str:
+    """``look`` when it is one of :data:`zoo.LOOKS`, else :class:`InputImageError` naming them."""
+    if not isinstance(look, str) or look not in zoo.LOOKS:
+        raise InputImageError(f"unknown look {look!r}; the looks are {', '.join(map(repr, zoo.LOOKS))}")
+    return look
+
+
+def _apply_look(model_id: str, look: str, missing: set[str]) -> str:
+    """The model that shows ``model_id``'s payloads in ``look``; the model itself (noted in ``missing``) without a twin."""
+    if look == zoo.LOOKS[0] or model_id == zoo.BICUBIC:
+        return model_id
+    twin = zoo.model_for_look(model_id, look)
+    if twin is None:
+        missing.add(model_id)
+        return model_id
+    return twin
+
+
+def _warn_missing_look(look: str, missing: set[str]) -> None:
+    if missing:
+        warnings.warn(f"no {look} look for model {', '.join(sorted(missing))}: shown with its faithful look",
+                      LookUnavailableWarning, stacklevel=3)
+
+
 @dataclass(frozen=True)
 class _Pending:
     """A payload read and checked, its model resolved: what is left is the upscale and the final crop."""
@@ -135,10 +160,12 @@ class _Pending:
     model_id: str
 
 
-def _prepare(payload: bytes, model: str | None, limits: Limits) -> _Pending:
+def _prepare(payload: bytes, model: str | None, limits: Limits, look: str = "faithful",
+             missing: set[str] | None = None) -> _Pending:
     with wrap_foreign(PayloadError, "decode"):
         p, codec, low_size = _read_header(payload, limits)
         model_id = _resolve_model(p, model)  # before any pixel is decoded: a model we lack fails fast
+        model_id = _apply_look(model_id, look, set() if missing is None else missing)
         low, alpha = _read_pixels(p, codec, low_size)
     return _Pending(p, low, alpha, model_id)
 
@@ -166,6 +193,7 @@ def decode(
     limits: Limits | None = None,
     tile: int | None = None,
     runtime: str | None = None,
+    look: str = "faithful",
 ) -> np.ndarray:
     """Rebuild the image: uint8 H x W x 3 RGB (H x W x 4 RGBA when the input had alpha), original size.
 
@@ -176,9 +204,17 @@ def decode(
     :func:`sr_codec.upscale`: the tile side in low-res pixels (None = from the free
     memory, 0 = never tile) and None (the shipped ``.tflite`` under LiteRT on the CPU, without TensorFlow;
     Keras on a GPU), ``"keras"`` or ``"litert"``.
+
+    ``look``: ``"faithful"`` (the model above) or ``"sharp"`` (its adversarially trained twin: same
+    payload, same decode cost, more texture, a little less PSNR). A model without a sharp twin (bicubic,
+    x10) shows its faithful look with a :class:`LookUnavailableWarning`; an unknown look is an
+    :class:`InputImageError`.
     """
     limits = resolve(limits)
-    pending = _prepare(payload, model, limits)
+    check_look(look)
+    missing: set[str] = set()
+    pending = _prepare(payload, model, limits, look, missing)
+    _warn_missing_look(look, missing)
     from .upscale import upscale  # the module imports TensorFlow only when a network runs
 
     with wrap_foreign(ModelError, "super-resolution"):
@@ -195,19 +231,24 @@ def decode_many(
     limits: Limits | None = None,
     tile: int | None = None,
     runtime: str | None = None,
+    look: str = "faithful",
 ) -> list[np.ndarray]:
     """:func:`decode` for several payloads: the images ``decode`` returns, in input order.
 
     Payloads sharing a scale and a model go through :func:`sr_codec.upscale_many`
     together, so same-size images (and tiles) share network calls, which is what a GPU needs
-    to be fast (on the CPU, Keras runtime, the batched pixels are bit-identical to ``decode``'s). Every payload is read and checked before any network runs (the first bad one
+    to be fast (on the CPU, Keras runtime, the batched pixels are bit-identical to ``decode``'s); ``look`` as
+    in :func:`decode`. Every payload is read and checked before any network runs (the first bad one
     raises, as in a loop of ``decode``); all low-res and decoded images are held in memory at
     once, so pass a chat's batch, not an archive.
     """
     if isinstance(payloads, (bytes, bytearray, memoryview)):
         raise PayloadError("decode_many takes an iterable of payloads; use decode for a single one")
     limits = resolve(limits)
-    pending = [_prepare(payload, model, limits) for payload in payloads]
+    check_look(look)
+    missing: set[str] = set()
+    pending = [_prepare(payload, model, limits, look, missing) for payload in payloads]
+    _warn_missing_look(look, missing)
     groups: dict[tuple[int, str], list[int]] = {}
     for index, item in enumerate(pending):
         groups.setdefault((item.payload.scale, item.model_id), []).append(index)

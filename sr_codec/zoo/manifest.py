@@ -6,7 +6,12 @@ Schema::
                            "training", "validation"}},
      "default": {scale: model id},           # codec role: what payloads name for a lossy inner codec
      "upscale_default": {scale: model id},   # clean role: upscale(), payloads of a lossless inner codec
-     "pairs": {scale: {"downscaler": id, "upscaler": id}}}  # learned sender + the upscaler trained with it
+     "pairs": {scale: {"downscaler": id, "upscaler": id}},  # learned sender + the upscaler trained with it
+     "looks": {"sharp": {faithful model id: sharp model id}}}  # the receiver's other look of a model
+
+A *look* is the receiver's choice, not the payload's: a payload names the faithful model its encoder
+expected, and ``decode(..., look="sharp")`` runs that model's sharp twin (same architecture and
+thumbnails, trained adversarially; ``role: "sharp"``, ``faithful``: the id it was trained from).
 
 A downscaler's entry (``arch: "downscaler"``, ``role: "sender"``) also names its ``.tflite``
 (``{"file", "sha256"}``), which the encoder runs without TensorFlow.
@@ -34,6 +39,8 @@ MANIFEST_FILE = "manifest.json"
 ROLES = {"codec": "default", "clean": "upscale_default"}
 DOWNSCALER_ARCH = "downscaler"  # the learned sender's D (sr_codec.sender.learned); every other arch upscales
 """Model role -> the manifest table of per-scale defaults it fills."""
+LOOKS = ("faithful", "sharp")
+"""What ``decode(look=...)`` accepts: the payload's own (faithful) model, or its sharp twin."""
 
 _read_cache: dict[str, tuple[tuple[int, int], dict]] = {}
 _read_lock = threading.Lock()
@@ -91,6 +98,26 @@ def set_pair(weights_dir: Path | str, scale: int, down_id: str, up_id: str) -> N
             raise ModelError(f"cannot pair {model_id!r}: not in the manifest")
     manifest.setdefault("pairs", {})[str(int(scale))] = {"downscaler": down_id, "upscaler": up_id}
     _write(weights_dir, manifest)
+
+
+def set_look(weights_dir: Path | str, look: str, faithful_id: str, look_id: str) -> None:
+    """Make ``look_id`` (already in the manifest) the ``look`` twin of ``faithful_id``."""
+    weights_dir = Path(weights_dir)
+    if look not in LOOKS[1:]:
+        raise ModelError(f"unknown look {look!r}; looks with twins: {', '.join(LOOKS[1:])}")
+    manifest = copy.deepcopy(read_manifest(weights_dir))
+    for model_id in (faithful_id, look_id):
+        if model_id not in manifest["models"]:
+            raise ModelError(f"cannot set look of {model_id!r}: not in the manifest")
+    manifest.setdefault("looks", {}).setdefault(look, {})[faithful_id] = look_id
+    _write(weights_dir, manifest)
+
+
+def model_for_look(model_id: str, look: str, weights_dir: Path = WEIGHTS_DIR) -> str | None:
+    """The model that shows ``model_id``'s payloads in ``look``: itself for "faithful", its twin or None."""
+    if look == LOOKS[0]:
+        return model_id
+    return read_manifest(weights_dir).get("looks", {}).get(look, {}).get(model_id)
 
 
 def set_model_fields(weights_dir: Path | str, fields: dict[str, dict]) -> None:
