@@ -103,8 +103,12 @@ def get_runner(model_id: str, device: str, runtime: str = DEFAULT_RUNTIME,
             runner = _runners[key] = litert.TfliteRunner.from_shipped(model_id, weights_dir)  # no TensorFlow
         if runner is None:
             if not tensorflow_installed():
-                raise ModelError(f"{model_id} has no shipped .tflite, and its Keras weights need TensorFlow: "
-                                 "pip install 'sr-codec[train]'")
+                if runtime == "keras":
+                    raise ModelError("runtime='keras' runs the model through TensorFlow, which is not installed: "
+                                     "pip install 'sr-codec[train]' (or leave runtime unset: the shipped .tflite "
+                                     "runs under LiteRT)")
+                raise ModelError(f"{model_id} has no shipped .tflite, and its Keras weights need TensorFlow, "
+                                 "which is not installed: pip install 'sr-codec[train]'")
             from ...nn.loading import load_model  # imports TensorFlow
 
             info = zoo.model_info(model_id, weights_dir)
