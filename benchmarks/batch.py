@@ -61,17 +61,22 @@ class RssSampler(threading.Thread):
         self._stop_event = threading.Event()
         self._start = time.monotonic()
 
-    def sample(self) -> None:
+    def processes(self) -> list[tuple[str, int]]:
+        """(title, RSS bytes) of every process under the driver, now."""
         import psutil
 
-        driver = self.driver.memory_info().rss
-        workers, others = [], []
+        found = []
         for child in self.driver.children(recursive=True):
             try:
-                rss = child.memory_info().rss
-                title = " ".join(child.cmdline()[:1])
+                found.append((" ".join(child.cmdline()[:1]), child.memory_info().rss))
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
+        return found
+
+    def sample(self) -> None:
+        driver = self.driver.memory_info().rss
+        workers, others = [], []
+        for title, rss in self.processes():
             (workers if title.startswith("ray::") else others).append(rss)
         peak = self.peak
         self.most_workers = max(self.most_workers, len(workers))
@@ -87,7 +92,8 @@ class RssSampler(threading.Thread):
 
     def stop(self) -> dict:
         self._stop_event.set()
-        self.join()
+        if self.is_alive():
+            self.join()
         return {**{key: round(value / 2**20, 1) for key, value in self.peak.items()},  # MiB
                 "worker_processes": self.most_workers}
 

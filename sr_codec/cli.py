@@ -18,6 +18,7 @@ from . import __version__
 from . import codecs
 from .errors import SrCodecError
 from .receiver.decoder import PayloadInfo, decode, decode_preview, inspect
+from .sender.builder import MODES, SENDERS
 from .sender.encoder import encode
 
 PROG = "sr-codec"
@@ -30,14 +31,48 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
 
 
-def _scale(text: str) -> int | str:
-    """``--scale``: an integer or ``auto`` (the range is the library's to check)."""
+def parse_scale(text: str) -> int | str:
+    """``--scale``: an integer or ``auto`` (the range is the library's to check). The one scale parser of every
+    command that encodes (``sr-codec encode``, ``sr-codec batch encode``)."""
     if text.strip().lower() == "auto":
         return "auto"
     try:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid scale {text!r}: an integer or 'auto'") from None
+
+
+def add_encode_options(parser) -> None:
+    """The options of ``sr_codec.encode`` on a command line, defined once for ``sr-codec encode`` and
+    ``sr-codec batch encode`` (``parser``: an ``ArgumentParser`` or an argument group).
+
+    ``--mode`` lands in ``rate_mode`` (a batch job's positional ``mode`` is encode|decode); ``--rate-mode`` is
+    kept as a hidden alias of it. :func:`encode_kwargs` turns the parsed options into ``encode``'s arguments.
+    """
+    parser.add_argument("--scale", type=parse_scale, default=None, metavar="S|auto",
+                        help="shrink factor 1..16, or 'auto' to let rate control pick 1, 2, 4 or 10 "
+                             "(default 4; auto with --max-bytes or --target-psnr)")
+    parser.add_argument("--quality", type=int, default=None,
+                        help="inner codec quality 0..100 (default: the codec's; rate control picks it with "
+                             "--max-bytes, --target-psnr or --scale auto)")
+    parser.add_argument("--inner", choices=codecs.names(), default=None, help="inner codec (default avif)")
+    parser.add_argument("--max-bytes", type=int, default=None, metavar="N",
+                        help="rate control: the best decoded quality in at most N payload bytes")
+    parser.add_argument("--target-psnr", type=float, default=None, metavar="DB",
+                        help="rate control: the smallest payload that decodes to at least DB dB RGB PSNR")
+    parser.add_argument("--mode", dest="rate_mode", choices=MODES, default="fast",
+                        help="rate control: predict the network's gain (fast, default) or decode every finalist (best)")
+    parser.add_argument("--rate-mode", dest="rate_mode", choices=MODES, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)  # the batch command's old spelling
+    parser.add_argument("--sender", choices=SENDERS, default="auto",
+                        help="who makes the thumbnail: the learned downscaler where one ships for the scale, "
+                             "bicubic, or auto (default)")
+
+
+def encode_kwargs(args: argparse.Namespace) -> dict:
+    """``sr_codec.encode``'s keyword arguments from options added by :func:`add_encode_options`."""
+    return dict(scale=args.scale, quality=args.quality, inner=args.inner, max_bytes=args.max_bytes,
+                target_psnr=args.target_psnr, mode=args.rate_mode, sender=args.sender)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,19 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", help="image file -> payload")
     enc.add_argument("input", type=Path, help="JPEG, PNG, WebP, AVIF, GIF, BMP, TIFF (HEIC with pillow-heif)")
     enc.add_argument("output", type=Path, help="payload file to write")
-    enc.add_argument("--scale", type=_scale, default=None, metavar="S|auto",
-                     help="shrink factor 1..16, or 'auto' to let rate control pick 1, 2, 4 or 10 "
-                          "(default 4; auto with --max-bytes or --target-psnr)")
-    enc.add_argument("--quality", type=int, default=None,
-                     help="inner codec quality 0..100 (default: the codec's; rate control picks it with "
-                          "--max-bytes, --target-psnr or --scale auto)")
-    enc.add_argument("--inner", choices=codecs.names(), default=None, help="inner codec (default avif)")
-    enc.add_argument("--max-bytes", type=int, default=None, metavar="N",
-                     help="rate control: the best decoded quality in at most N payload bytes")
-    enc.add_argument("--target-psnr", type=float, default=None, metavar="DB",
-                     help="rate control: the smallest payload that decodes to at least DB dB RGB PSNR")
-    enc.add_argument("--mode", choices=["fast", "best"], default="fast",
-                     help="rate control: predict the network's gain (fast, default) or decode every finalist (best)")
+    add_encode_options(enc)
 
     dec = sub.add_parser("decode", help="payload -> image file (format from the extension, e.g. .png)")
     dec.add_argument("input", type=Path, help="payload file")
@@ -80,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
 
     ins = sub.add_parser("inspect", help="describe a payload without decoding it")
     ins.add_argument("input", type=Path, help="payload file")
+
+    # Listed for --help only: main() hands `sr-codec batch ...` to sr_codec.batch's own parser (the `scale` extra).
+    sub.add_parser("batch", add_help=False, help="a whole corpus on Ray Data: sr-codec batch encode|decode "
+                                                 "INPUT... --out DIR (sr-codec batch --help; the `scale` extra)")
     return parser
 
 
@@ -143,12 +170,7 @@ def _write_image(image, path: Path) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "encode":
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            data = encode(str(args.input), scale=args.scale, quality=args.quality, inner=args.inner,
-                          max_bytes=args.max_bytes, target_psnr=args.target_psnr, mode=args.mode)
-        for warning in caught:  # e.g. a target_psnr not reached, an animated input cut to one frame
-            print(f"warning: {warning.message}", file=sys.stderr)
+        data = encode(str(args.input), **encode_kwargs(args))
         try:
             args.output.write_bytes(data)
         except OSError as exc:
@@ -185,14 +207,40 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from .receiver.runtime.litert import quiet_stderr
 
+    caught: list[warnings.WarningMessage] = []
     try:
-        with quiet_stderr(not verbose):  # native libraries' log lines (TensorFlow, XNNPACK); our errors print below
-            _run(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # fd 2 goes to /dev/null meanwhile (native TensorFlow / XNNPACK log lines): nothing may print to stderr
+            # in here, so the warnings are recorded and the errors caught, and both are printed after it.
+            with quiet_stderr(not verbose):
+                _run(args)
     except SrCodecError as exc:
+        _print_warnings(caught, verbose)
         message = " ".join(str(exc).split())  # always one line
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    _print_warnings(caught, verbose)
     return 0
+
+
+def _is_ours(warning: warnings.WarningMessage) -> bool:
+    """A warning sr_codec raised (its own category, or warned from inside the package), not a dependency's."""
+    if warning.category.__module__.split(".")[0] == __package__:
+        return True
+    return Path(warning.filename).resolve().is_relative_to(Path(__file__).resolve().parent)
+
+
+def _print_warnings(caught: list[warnings.WarningMessage], verbose: bool) -> None:
+    """Every sr_codec warning (a target_psnr not reached, an animated input cut to one frame...) as one
+    ``warning: ...`` line each; the dependencies' only with ``--verbose``."""
+    seen = set()
+    for warning in caught:
+        text = " ".join(str(warning.message).split())
+        if text in seen or not (verbose or _is_ours(warning)):
+            continue
+        seen.add(text)
+        print(f"warning: {text}", file=sys.stderr)

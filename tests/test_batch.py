@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-import time
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import sr_codec
+from sr_codec.imaging.metrics import psnr
 
 ray = pytest.importorskip("ray", reason="the `scale` extra (ray[data]) is not installed")
 pytest.importorskip("pyarrow")
 
-from sr_codec.batch import corpus, transcode  # noqa: E402
+from sr_codec.batch import corpus, ray_is_worth_it, transcode  # noqa: E402
 from sr_codec.batch.__main__ import main as batch_main  # noqa: E402
 from sr_codec.batch.results import read_rows  # noqa: E402
 
@@ -69,8 +72,7 @@ def test_encode_writes_payloads_and_one_row_per_file_and_errors_are_rows(local_r
         decoded = sr_codec.decode(payload)
         original = np.asarray(Image.open(row["path"]).convert("RGB"))
         assert decoded.shape == original.shape
-        mse = np.mean((decoded.astype(float) - original.astype(float)) ** 2)
-        assert row["psnr"] == pytest.approx(10 * np.log10(255**2 / mse), abs=1e-6)
+        assert row["psnr"] == pytest.approx(psnr(original, decoded), abs=1e-6)
     assert (out / "sub" / "q.src").exists()  # the input tree is mirrored
     assert summary.bytes_in == sum(named[n]["bytes_in"] for n in ("p0.png", "p1.png", "p2.png", "q.jpg"))
     assert "6 files" in summary.line() and "2 errors" in summary.line()
@@ -83,7 +85,8 @@ def test_rerun_skips_done_redoes_missing_outputs_and_retries_errors_on_request(l
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.src")}
 
     again = transcode([str(photos)], str(out), results_format="jsonl", concurrency=1, progress=False)
-    assert (again.files, again.skipped, again.processed) == (6, 6, 0)
+    assert (again.files, again.skipped, again.processed, again.failed_earlier) == (6, 6, 0, 2)
+    assert "4 skipped (done before), 0 errors, 2 failed earlier (--retry-errors to try again)" in again.line()
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.src")} == mtimes
 
     (out / "p1.src").unlink()
@@ -93,7 +96,7 @@ def test_rerun_skips_done_redoes_missing_outputs_and_retries_errors_on_request(l
 
     retry = transcode([str(photos)], str(out), results_format="jsonl", retry_errors=True, concurrency=1,
                       progress=False)
-    assert (retry.processed, retry.errors) == (2, 2)
+    assert (retry.processed, retry.errors, retry.failed_earlier) == (2, 2, 0)
     lines = (out / "_results.jsonl").read_text().splitlines()
     assert len(lines) == 6 + 1 + 2 and all(set(json.loads(line)) == set(ALL_COLUMNS) for line in lines)
 
@@ -179,23 +182,95 @@ def test_encode_worker_passes_the_sender_through_and_a_bad_sender_is_refused_bef
 def test_benchmark_memory_sampler_counts_ray_worker_processes_apart():
     """benchmarks/batch.py's RSS sampler: descendants titled ``ray::...`` are workers, the others Ray's own."""
     pytest.importorskip("psutil")
-    import subprocess
-
     from benchmarks.batch import RssSampler
 
-    driver = subprocess.Popen(["bash", "-c", '(exec -a "ray::Worker" sleep 30) & (exec -a raylet sleep 30) & wait'])
-    try:
-        deadline = time.monotonic() + 10
-        sampler = RssSampler(pid=driver.pid)
-        while time.monotonic() < deadline:  # until both children have exec'd under their titles
-            sampler.sample()
-            if sampler.most_workers == 1 and sampler.peak["ray_processes_sum"] > sampler.peak["workers_sum"]:
-                break
-            time.sleep(0.05)
-    finally:
-        for child in sampler.driver.children(recursive=True):
-            child.kill()
-        driver.kill()
-        driver.wait()
-    assert sampler.most_workers == 1 and sampler.peak["driver"] > 0
-    assert 0 < sampler.peak["worker_max"] == sampler.peak["workers_sum"] < sampler.peak["ray_processes_sum"]
+    class Fixed(RssSampler):  # the process table of one instant, instead of polling real children
+        def processes(self):
+            return [("ray::MapWorker", 300 * 2**20), ("ray::IDLE", 100 * 2**20), ("raylet", 50 * 2**20)]
+
+    sampler = Fixed(pid=os.getpid())
+    sampler.sample()
+    peaks = sampler.stop()
+    assert peaks["worker_processes"] == 2 and peaks["driver"] > 0
+    assert (peaks["worker_max"], peaks["workers_sum"], peaks["ray_processes_sum"]) == (300, 400, 450)
+
+
+def test_fixed_settings_record_the_quality_and_rate_control_its_choice(tmp_path, small_photo):
+    from sr_codec.batch.workers import EncodeWorker, Options
+    from sr_codec.sender.rate.choose import choose
+
+    source = tmp_path / "p.png"
+    Image.fromarray(small_photo).save(source)
+    data = source.read_bytes()
+    cases = {Options(scale=2): 50, Options(scale=2, quality=33): 33, Options(inner="png", scale=1): 100,
+             Options(max_bytes=1500): choose(data, max_bytes=1500).quality}
+    for options, quality in cases.items():
+        row = EncodeWorker(options)({"path": np.array([str(source)]),
+                                     "output": np.array([str(tmp_path / "out.src")])}).to_pylist()[0]
+        assert row["error"] is None and row["quality"] == quality, options
+
+
+def test_decode_summary_counts_payload_bytes_in_and_pixels_out():
+    from sr_codec.batch import BatchSummary
+
+    summary = BatchSummary(mode="decode", files=2, seconds=1.0)
+    summary.add([{"path": "a.src", "error": None, "bytes_in": 1500, "bytes_out": 400_000, "width": 320,
+                  "height": 240},
+                 {"path": "b.src", "error": "PayloadError: bad", "bytes_in": 20, "bytes_out": None, "width": None,
+                  "height": None}])
+    line = summary.line()
+    assert "0.002 MB of payloads -> 1 images, 0.08 megapixels (0.40 MB of PNG)" in line and "saved" not in line
+
+
+def test_ray_only_pays_off_when_the_rest_of_the_job_outlasts_its_start_up():
+    assert not ray_is_worth_it(0.03, 100, workers=2, start_s=15)  # a plain encode: 3 s of work
+    assert ray_is_worth_it(0.5, 200, workers=2, start_s=15)  # rate control, 100 s of work: 15 + 50 s on 2 actors
+    assert not ray_is_worth_it(0.5, 200, workers=1, start_s=15)  # one CPU: no gain, only the start-up
+    assert not ray_is_worth_it(10.0, 3, workers=2, start_s=15)  # too few files to share
+
+
+def test_workers_on_the_cpu_import_no_tensorflow_and_keep_to_their_threads(monkeypatch):
+    from sr_codec.batch.workers import EncodeWorker, Options
+    from sr_codec.receiver.runtime.litert import THREADS_ENV, default_threads
+
+    for options in (Options(max_bytes=3000), Options(mode="decode", device="cpu"), Options(psnr=True)):
+        assert not options.uses_tensorflow  # fast rate control and CPU decodes run LiteRT
+    assert Options(mode="decode", device="gpu").uses_tensorflow
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    EncodeWorker(Options(threads=1))
+    assert os.environ[THREADS_ENV] == "1" and default_threads() == 1  # what every interpreter of the actor gets
+
+
+NO_TENSORFLOW = (
+    "import sys\n"
+    "class _Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):\n"
+    "            raise ImportError(f'{name} is blocked in this test')\n"
+    "sys.meta_path.insert(0, _Block())\n"
+)
+
+
+def batch_subprocess(*argv: str, prelude: str = "") -> subprocess.CompletedProcess:
+    """``sr-codec batch ARGV`` in a fresh interpreter (no Ray started yet): stdout and stderr as a user sees them."""
+    code = prelude + "import sys\nfrom sr_codec.cli import main\nsys.exit(main(['batch', *sys.argv[1:]]))\n"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("RAY_", "TF_CPP"))}
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_command_line_is_quiet_small_jobs_run_in_process_and_reruns_report_earlier_failures(photos, tmp_path):
+    out = tmp_path / "out"
+    first = batch_subprocess("encode", str(photos), "--out", str(out), "--max-bytes", "3000", prelude=NO_TENSORFLOW)
+    assert first.returncode == 0 and first.stderr == "", first.stderr  # nothing from Ray, LiteRT or TensorFlow
+    summary = first.stdout.splitlines()[-2]
+    assert "6 files, 6 processed, 0 skipped (done before), 2 errors" in summary
+    assert "ran in this process: Ray's start-up" in summary  # 6 small photos: Ray would not pay off, and it says so
+
+    again = batch_subprocess("encode", str(photos), "--out", str(out), "--runner", "ray")
+    assert again.returncode == 0 and again.stderr == ""
+    assert "4 skipped (done before), 0 errors, 2 failed earlier (--retry-errors to try again)" in again.stdout
+
+    retried = batch_subprocess("encode", str(photos), "--out", str(out), "--retry-errors", "--runner", "ray",
+                               "--concurrency", "1")
+    assert retried.returncode == 0 and retried.stderr == "", retried.stderr  # Ray ran, and printed nothing
+    assert "6 files, 2 processed, 4 skipped (done before), 2 errors" in retried.stdout and "ran on Ray" in retried.stdout

@@ -200,3 +200,90 @@ def test_quickstart_example(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "sr_codec payload" in result.stdout and "RGB PSNR" in result.stdout
     assert Image.open(out).size == (1024, 512)  # astronaut | decoded astronaut
+
+
+# ------------------------------------------------------------------ what reaches a user's terminal (file descriptor 2)
+
+# A child interpreter in which `import tensorflow` fails, as in a base install (as tests/test_litert.py does).
+NO_TENSORFLOW = (
+    "import sys\n"
+    "class _Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):\n"
+    "            raise ImportError(f'{name} is blocked in this test')\n"
+    "sys.meta_path.insert(0, _Block())\n"
+)
+
+
+def cli_subprocess(*argv, prelude: str = "") -> subprocess.CompletedProcess:
+    """``sr-codec ARGV`` in a fresh interpreter: its stderr is what a terminal shows (capsys sees ``sys.stderr``
+    only, not what is written to file descriptor 2, where the CLI silences native log lines)."""
+    code = prelude + "import sys\nfrom sr_codec.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    env = {key: value for key, value in os.environ.items() if key not in ("TF_CPP_MIN_LOG_LEVEL", "SR_CODEC_VERBOSE")}
+    return subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_warnings_reach_stderr_of_the_command_and_nothing_else_does(tmp_path, tiny_png):
+    """Every sr_codec warning is a `warning:` line on the real stderr; LiteRT's own log lines stay hidden."""
+    frames = [Image.fromarray(np.full((40, 50, 3), 60 * i, np.uint8)) for i in range(2)]
+    frames[0].save(tmp_path / "two.gif", save_all=True, append_images=frames[1:])
+    result = cli_subprocess("encode", tmp_path / "two.gif", tmp_path / "gif.src")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "warning: the image has 2 frames; sr_codec codes the first frame only " \
+                            "(a payload holds one still image)\n"
+
+    result = cli_subprocess("encode", tiny_png, tmp_path / "miss.src", "--target-psnr", "90")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: target_psnr 90 dB not reached"), result.stderr
+
+    # the decode that runs the x4 network through LiteRT (the XNNPACK delegate logs on fd 2): nothing on stderr
+    assert cli_subprocess("encode", tiny_png, tmp_path / "x4.src", "--scale", "4").returncode == 0
+    result = cli_subprocess("decode", tmp_path / "x4.src", tmp_path / "x4.png")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    result = cli_subprocess("decode", tmp_path / "x4.src", tmp_path / "x4.png", "--verbose")
+    assert result.returncode == 0 and "XNNPACK" in result.stderr  # --verbose lets the native lines through
+
+
+def test_keras_runtime_without_tensorflow_says_tensorflow_is_missing(tmp_path, tiny_png):
+    assert run_quiet("encode", tiny_png, tmp_path / "p.src", "--scale", "4") == 0
+    result = cli_subprocess("decode", tmp_path / "p.src", tmp_path / "p.png", "--runtime", "keras", "--device", "cpu",
+                            prelude=NO_TENSORFLOW)
+    assert_one_line_error(result.returncode, result.stderr)
+    assert "TensorFlow, which is not installed" in result.stderr and "pip install 'sr-codec[train]'" in result.stderr
+    assert "no shipped .tflite" not in result.stderr  # the old message, false: every upscaler ships one
+
+
+def run_quiet(*argv) -> int:
+    return main([str(a) for a in argv])
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("encode", "decode", "inspect", "batch"):
+        assert command in out.split("{", 1)[1].split("}", 1)[0].split(",")
+
+
+ENCODE_ARGV = ["--scale", "auto", "--quality", "40", "--inner", "webp", "--max-bytes", "3000", "--target-psnr",
+               "30.5", "--mode", "best", "--sender", "bicubic"]
+
+
+def test_encode_options_are_defined_once_for_encode_and_batch():
+    """`sr-codec encode` and `sr-codec batch encode` read the same encode options into the same arguments."""
+    pytest.importorskip("ray", reason="the `scale` extra (ray[data]) is not installed")
+    from sr_codec.batch.__main__ import parser as batch_parser
+
+    single = cli._parser().parse_args(["encode", "in.jpg", "out.src", *ENCODE_ARGV])
+    batch = batch_parser().parse_args(["encode", "photos/", "--out", "o", *ENCODE_ARGV])
+    expected = dict(scale="auto", quality=40, inner="webp", max_bytes=3000, target_psnr=30.5, mode="best",
+                    sender="bicubic")
+    assert cli.encode_kwargs(single) == cli.encode_kwargs(batch) == expected
+    for parse in (lambda a: cli._parser().parse_args(["encode", "i", "o", *a]),
+                  lambda a: batch_parser().parse_args(["encode", "i", "--out", "o", *a])):
+        assert parse(["--rate-mode", "best"]).rate_mode == "best"  # the batch command's old spelling, hidden
+        assert parse([]).rate_mode == "fast" and parse(["--scale", "AUTO"]).scale == "auto"
+        assert parse(["--scale", "10"]).scale == 10
+    assert "--rate-mode" not in batch_parser().format_help()

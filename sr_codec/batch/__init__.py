@@ -1,24 +1,35 @@
-"""Encode or decode a whole corpus on Ray Data: ``python -m sr_codec.batch encode IN... --out DIR``.
+"""Encode or decode a whole corpus: ``python -m sr_codec.batch encode IN... --out DIR``, on Ray Data or in-process.
 
     from sr_codec.batch import transcode
     summary = transcode(["photos/"], "payloads/", mode="encode", max_bytes=4000)
 
-The plan: list the inputs (:mod:`.corpus`), drop what the results table says is finished
-(:mod:`.results`), then ``ray.data.from_items(paths)`` -> ``map_batches`` over a pool of actors
-(:mod:`.workers`; each loads its models once) -> the driver streams the result rows into the
-table. Execution is streaming: workers read the files themselves and only result rows come
-back, so memory follows the pool size and batch size, not the corpus size.
+The plan: list the inputs (:mod:`.corpus`), drop what the results table says is finished or failed
+before (:mod:`.results`), then run the rest through the workers (:mod:`.workers`; each loads its models
+once) and stream their result rows into the table.
+
+Where the work runs (``runner``): ``"ray"``: ``ray.data.from_items(paths)`` -> ``map_batches`` over a
+pool of actors, one per ``cpus_per_worker`` CPUs; workers read the files themselves and only result rows
+come back, so memory follows the pool size and batch size, not the corpus size. ``"local"``: the same
+workers in this process, one batch after another (what a plain loop does). ``"auto"`` (default): Ray when
+a cluster is named (``address=``, ``$RAY_ADDRESS``) or Ray is already running here; otherwise the job
+starts in this process and moves the rest to a local Ray only when the files done so far say the rest
+would take clearly longer than Ray's start-up (:data:`RAY_START_S`) costs; a small job never starts Ray,
+and the summary says which ran.
 
 Ray: an embedded local instance by default (no service to start), or a running cluster with
-``address=`` / ``$RAY_ADDRESS``. Outputs and the results table are written from the workers and
-the driver to ordinary paths: on a cluster, point them at a filesystem every node shares.
+``address=`` / ``$RAY_ADDRESS``. Ray prints nothing unless ``verbose``. Outputs and the results table
+are written from the workers and the driver to ordinary paths: on a cluster, point them at a
+filesystem every node shares.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import statistics
+import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 from ..errors import SrCodecError
@@ -35,6 +46,10 @@ from .results import ResultsWriter, default_location, finished
 from .workers import DecodeWorker, EncodeWorker, Options
 
 MODES = ("encode", "decode")
+RUNNERS = ("auto", "ray", "local")
+RAY_START_S = 15.0
+"""What moving a job to a local Ray costs before its first file: ``ray.init`` plus an actor pool that has imported
+sr_codec and loaded its networks (measured 8-12 s on a loaded 2-core machine, docs/scale_out.md), with a margin."""
 
 
 @dataclass
@@ -44,39 +59,78 @@ class BatchSummary:
     mode: str
     files: int = 0
     skipped: int = 0
+    failed_earlier: int = 0
     processed: int = 0
     errors: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    pixels_out: int = 0
     seconds: float = 0.0
     results: str = ""
+    runner: str = ""
+    """Where the files ran: ``"none"`` (nothing to do), ``"local"``, ``"ray"`` or ``"local+ray"``."""
+    local_files: int = 0
+    runner_note: str = ""
     error_examples: list[str] = field(default_factory=list)
 
     @property
     def bytes_saved(self) -> int:
         return self.bytes_in - self.bytes_out
 
+    def add(self, rows: list[dict]) -> None:
+        for row in rows:
+            self.processed += 1
+            if row["error"] is not None:
+                self.errors += 1
+                if len(self.error_examples) < 5:
+                    self.error_examples.append(f"{row['path']}: {row['error']}")
+            else:
+                self.bytes_in += row["bytes_in"]
+                self.bytes_out += row["bytes_out"]
+                self.pixels_out += row["width"] * row["height"]
+
     def line(self) -> str:
         rate = self.processed / self.seconds if self.seconds else 0.0
-        saved = f"{self.bytes_saved / 1e6:.2f} MB saved ({self.bytes_in / 1e6:.2f} -> {self.bytes_out / 1e6:.2f} MB)"
-        return (f"sr_codec.batch {self.mode}: {self.files} files, {self.processed} processed, {self.skipped} skipped "
-                f"(done before), {self.errors} errors, {saved}, {self.seconds:.1f} s ({rate:.2f} files/s)")
+        done = self.skipped - self.failed_earlier
+        parts = [f"{self.files} files, {self.processed} processed, {done} skipped (done before), {self.errors} errors"]
+        if self.failed_earlier:
+            parts.append(f"{self.failed_earlier} failed earlier (--retry-errors to try again)")
+        good = self.processed - self.errors
+        if self.mode == "encode":
+            parts.append(f"{self.bytes_in / 1e6:.2f} MB of images -> {self.bytes_out / 1e6:.3f} MB of payloads "
+                         f"({self.bytes_saved / 1e6:.2f} MB saved)")
+        else:
+            parts.append(f"{self.bytes_in / 1e6:.3f} MB of payloads -> {good} images, "
+                         f"{self.pixels_out / 1e6:.2f} megapixels ({self.bytes_out / 1e6:.2f} MB of PNG)")
+        parts.append(f"{self.seconds:.1f} s ({rate:.2f} files/s)")
+        line = f"sr_codec.batch {self.mode}: " + ", ".join(parts)
+        return f"{line}; {self.runner_note}" if self.runner_note else line
 
 
 def _connect(address: str | None, num_cpus: int | None, verbose: bool) -> bool:
-    """Attach to Ray (already running in this process, a cluster, or a new local one); True when we started it."""
+    """Attach to Ray (already running in this process, a cluster, or a new local one); True when we started it.
+
+    Quiet unless ``verbose``: Ray's Python loggers at ERROR (its start-up and token-authentication notices are
+    INFO and WARNING), the workers' output not forwarded to the driver.
+    """
     import ray
 
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
-    level = logging.INFO if verbose else logging.WARNING
+    level = logging.INFO if verbose else logging.ERROR
     if address:
         ray.init(address=address, logging_level=level, log_to_driver=verbose)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, logging_level=level,
-                 log_to_driver=verbose)
+        ray.init(num_cpus=num_cpus or _cpus(), include_dashboard=False, logging_level=level, log_to_driver=verbose)
     return True
+
+
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def _pool_size(num_gpus: float, cpus_per_worker: float) -> int:
@@ -96,6 +150,16 @@ def _blocks(items: int, batch_size: int, pool: int) -> int:
     return max(1, min(items, max(4 * pool, -(-items // batch_size)), 200))
 
 
+def ray_is_worth_it(seconds_per_file: float, remaining: int, workers: int, start_s: float = RAY_START_S) -> bool:
+    """Whether ``remaining`` files at ``seconds_per_file`` each finish sooner on ``workers`` Ray actors, after
+    paying ``start_s`` to start them, than one after another here; by a margin (a fifth), so a close call stays
+    in this process."""
+    if workers < 2 or remaining < 2 * workers:
+        return False
+    here = seconds_per_file * remaining
+    return start_s + here / workers < 0.8 * here
+
+
 def transcode(
     inputs: list[str] | str,
     out_dir: str,
@@ -113,6 +177,7 @@ def transcode(
     results: str | None = None,
     results_format: str = "parquet",
     retry_errors: bool = False,
+    runner: str = "auto",
     address: str | None = None,
     num_cpus: int | None = None,
     concurrency: int | None = None,
@@ -122,71 +187,150 @@ def transcode(
     progress: bool = True,
     verbose: bool = False,
 ) -> BatchSummary:
-    """Encode images to payloads (``mode="encode"``) or decode payloads to PNG (``"decode"``) on Ray Data.
+    """Encode images to payloads (``mode="encode"``) or decode payloads to PNG (``"decode"``).
 
     ``inputs``: folders, globs, list files or URIs (:mod:`sr_codec.batch.corpus`); outputs mirror
     them under ``out_dir``. ``scale``/``quality``/``inner``/``max_bytes``/``target_psnr``/``sender``, and
     ``rate_mode`` (its ``mode``), are ``sr_codec.encode``'s; ``psnr=True`` also decodes each payload and
     records its RGB PSNR. ``model`` is ``sr_codec.decode``'s. ``results``: the table's location (default ``out_dir/_results``
     for Parquet, ``out_dir/_results.jsonl`` for ``results_format="jsonl"``). A re-run skips files the
-    table lists as done (output present) or failed (unless ``retry_errors``). ``concurrency``: actors
-    in the pool (default: cluster CPUs / ``cpus_per_worker``, or GPUs / ``num_gpus`` with ``num_gpus > 0``,
-    which runs the networks on the workers' GPUs).
+    table lists as done (output present) or failed (counted in ``failed_earlier``; ``retry_errors`` runs them
+    again). ``runner``: ``"auto"``, ``"ray"`` or ``"local"`` (module docstring). ``concurrency``: actors in
+    the Ray pool (default: cluster CPUs / ``cpus_per_worker``, or GPUs / ``num_gpus`` with ``num_gpus > 0``,
+    which runs the networks on the workers' GPUs); each actor's LiteRT runs ``cpus_per_worker`` threads.
+    ``progress``: a ``done/total`` line on stderr when it is a terminal (Ray's own bars only with ``verbose``).
     """
     if mode not in MODES:
         raise SrCodecError(f"mode must be one of {MODES}, got {mode!r}")
+    if runner not in RUNNERS:
+        raise SrCodecError(f"runner must be one of {RUNNERS}, got {runner!r}")
     if results_format not in ("parquet", "jsonl"):
         raise SrCodecError(f"results_format must be 'parquet' or 'jsonl', got {results_format!r}")
+    if runner == "local" and (num_gpus > 0 or address):
+        raise SrCodecError("runner='local' runs in this process: it takes no address and no num_gpus")
     check_sender(sender)  # before any work: a bad sender would make every row an error
     start = time.perf_counter()
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     location = results or default_location(out_dir, results_format)
     items = plan_outputs(list_sources(inputs, mode), out_dir, mode)
-    done = finished(location, retry_errors)
-    todo = [item for item in items if item.source not in done]
-    summary = BatchSummary(mode=mode, files=len(items), skipped=len(items) - len(todo), results=location)
+    done, failed = finished(location, retry_errors)
+    todo = [item for item in items if item.source not in done and item.source not in failed]
+    summary = BatchSummary(mode=mode, files=len(items), skipped=len(items) - len(todo),
+                           failed_earlier=sum(item.source in failed for item in items), results=location,
+                           runner="none")
     if todo:
-        _run(todo, summary, location, Options(
-            mode=mode, scale=scale, quality=quality, inner=inner, max_bytes=max_bytes, target_psnr=target_psnr,
-            rate_mode=rate_mode, sender=sender, psnr=psnr, model=model, device="gpu" if num_gpus > 0 else "cpu",
-            threads=max(1, int(cpus_per_worker))),
-            address=address, num_cpus=num_cpus, concurrency=concurrency, cpus_per_worker=cpus_per_worker,
-            num_gpus=num_gpus, batch_size=batch_size, progress=progress, verbose=verbose)
+        options = Options(mode=mode, scale=scale, quality=quality, inner=inner, max_bytes=max_bytes,
+                          target_psnr=target_psnr, rate_mode=rate_mode, sender=sender, psnr=psnr, model=model,
+                          device="gpu" if num_gpus > 0 else "cpu")
+        if runner == "auto":
+            import ray
+
+            runner = "ray" if num_gpus > 0 or address or os.environ.get("RAY_ADDRESS") or ray.is_initialized() \
+                else "auto"
+        ray_args = dict(address=address, num_cpus=num_cpus, concurrency=concurrency, cpus_per_worker=cpus_per_worker,
+                        num_gpus=num_gpus, batch_size=batch_size, verbose=verbose)
+        workers = concurrency or max(1, int((num_cpus or _cpus()) // cpus_per_worker))
+        with ResultsWriter(location) as writer, _Progress(len(todo), progress) as bar:
+            rest = todo
+            if runner in ("local", "auto"):
+                rest = _run_local(todo, summary, writer, bar, options, batch_size,
+                                  workers=workers if runner == "auto" else 1, verbose=verbose)
+                summary.runner = "local"
+                summary.local_files = len(todo) - len(rest)
+            if rest:
+                summary.runner = "local+ray" if summary.local_files else "ray"
+                _run_ray(rest, summary, writer, bar, options, **ray_args)
+        if summary.runner == "local":
+            summary.runner_note = "ran in this process" + (
+                f": Ray's start-up (about {RAY_START_S:.0f} s) would not have paid off for this job "
+                "(--runner ray to use it anyway)" if runner == "auto" else "")
+        elif summary.runner == "local+ray":
+            summary.runner_note = (f"the first {summary.local_files} files ran in this process, the other "
+                                   f"{len(todo) - summary.local_files} on Ray")
+        else:
+            summary.runner_note = "ran on Ray"
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _run(todo, summary: BatchSummary, location: str, options: Options, *, address, num_cpus, concurrency,
-         cpus_per_worker, num_gpus, batch_size, progress, verbose) -> None:
+class _Progress:
+    """``done/total files`` on one line of stderr, redrawn, only when stderr is a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done = total, 0
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.enabled:
+            print(f"\r{self.done}/{self.total} files", end="", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled and self.done:
+            print(file=sys.stderr, flush=True)
+
+
+def _run_local(todo, summary: BatchSummary, writer: ResultsWriter, bar: _Progress, options: Options,
+               batch_size: int, workers: int, verbose: bool) -> list:
+    """Run files in this process, a batch at a time; with ``workers`` > 1 (runner "auto"), stop as soon as the
+    files done so far say the rest would finish sooner on that many Ray actors, and return the rest."""
+    import numpy as np
+
+    from ..receiver.runtime.litert import quiet_stderr
+
+    worker = (EncodeWorker if options.mode == "encode" else DecodeWorker)(options)
+    seconds: list[float] = []
+    for first in range(0, len(todo), batch_size):
+        rest = todo[first:]
+        if seconds and ray_is_worth_it(statistics.median(seconds), len(rest), workers):
+            return rest
+        chunk = todo[first:first + batch_size]
+        with quiet_stderr(not verbose):  # LiteRT's native log lines (XNNPACK), as the CLI hides them
+            table = worker({"path": np.array([item.source for item in chunk]),
+                            "output": np.array([item.output for item in chunk])})
+        rows = table.to_pylist()
+        writer.add(rows)
+        summary.add(rows)
+        bar.add(len(rows))
+        seconds += [row["seconds"] for row in rows if row["seconds"] is not None]
+    return []
+
+
+def _run_ray(todo, summary: BatchSummary, writer: ResultsWriter, bar: _Progress, options: Options, *, address,
+             num_cpus, concurrency, cpus_per_worker, num_gpus, batch_size, verbose) -> None:
     import ray
     import ray.data
 
     started = _connect(address, num_cpus, verbose)
     try:
         context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = progress
-        context.enable_operator_progress_bars = progress
-        logging.getLogger("ray.data").setLevel(logging.INFO if progress or verbose else logging.WARNING)
+        context.enable_progress_bars = verbose
+        context.enable_operator_progress_bars = verbose
+        context.print_on_execution_start = verbose
+        logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
         size = concurrency or _pool_size(num_gpus, cpus_per_worker)
+        options = Options(**{**options.__dict__, "threads": max(1, int(cpus_per_worker)), "warm_up": True})
         dataset = ray.data.from_items([{"path": item.source, "output": item.output} for item in todo],
                                       override_num_blocks=_blocks(len(todo), batch_size, size))
         worker = EncodeWorker if options.mode == "encode" else DecodeWorker
-        mapped = dataset.map_batches(worker, fn_constructor_args=(options,), batch_size=batch_size,
-                                     batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size),
-                                     num_cpus=cpus_per_worker, num_gpus=num_gpus or None)
-        with ResultsWriter(location) as writer:
-            for batch in mapped.iter_batches(batch_size=batch_size, batch_format="pyarrow"):
-                rows = batch.to_pylist()
-                writer.add(rows)
-                for row in rows:
-                    summary.processed += 1
-                    if row["error"] is not None:
-                        summary.errors += 1
-                        if len(summary.error_examples) < 5:
-                            summary.error_examples.append(f"{row['path']}: {row['error']}")
-                    else:
-                        summary.bytes_in += row["bytes_in"]
-                        summary.bytes_out += row["bytes_out"]
+        # max_restarts=0: Ray Data hands every actor its map function as an object-store reference, and an actor
+        # that may restart with such an argument is an error-level line of Ray's (ray-project/ray#53727). A worker
+        # turns every failure of a file into a row, so a restart would only follow a crashed process (killed for
+        # memory): that ends the job, and a re-run resumes it (the table and the outputs say what is done).
+        # Ray 2.60 names no parameter for it and calls its remote-args keywords deprecated: that notice is hidden.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
+            mapped = dataset.map_batches(worker, fn_constructor_args=(options,), batch_size=batch_size,
+                                         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size),
+                                         num_cpus=cpus_per_worker, num_gpus=num_gpus or None, max_restarts=0)
+        for batch in mapped.iter_batches(batch_size=batch_size, batch_format="pyarrow"):
+            rows = batch.to_pylist()
+            writer.add(rows)
+            summary.add(rows)
+            bar.add(len(rows))
     finally:
         if started:
             ray.shutdown()

@@ -67,19 +67,21 @@ def read_rows(location: str, columns: tuple[str, ...] = ("path", "output", "erro
     return rows
 
 
-def finished(location: str, retry_errors: bool) -> set[str]:
-    """Sources a re-run skips: the last row is a success whose output still exists, or an error (unless retried)."""
+def finished(location: str, retry_errors: bool) -> tuple[set[str], set[str]]:
+    """What a re-run skips, as (done, failed): ``done``, sources whose last row is a success whose output still
+    exists; ``failed``, sources whose last row is an error (skipped too, and reported, unless ``retry_errors``:
+    then they are processed again and ``failed`` is empty)."""
     last: dict[str, dict] = {}
     for row in read_rows(location):
         last[row["path"]] = row
-    done = set()
+    done, failed = set(), set()
     for source, row in last.items():
         if row["error"] is None:
             if row["output"] and Path(row["output"]).exists():
                 done.add(source)
         elif not retry_errors:
-            done.add(source)
-    return done
+            failed.add(source)
+    return done, failed
 
 
 class ResultsWriter:

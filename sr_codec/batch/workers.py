@@ -1,13 +1,15 @@
-"""The Ray Data actors: each is one long-lived worker process that encodes or decodes batches of files.
+"""The workers: each encodes or decodes batches of files, as a Ray Data actor or in the driver's own process.
 
-An actor is built once per worker, so whatever it loads (TensorFlow, the networks, which
-``sr_codec``'s model cache keeps per process) is loaded once and reused for every batch.
-A file that fails becomes a row with ``error`` set; the batch, and the job, carry on.
+An actor is built once per worker process, so whatever it loads (the ``.tflite`` networks, which
+``sr_codec``'s model cache keeps per process; TensorFlow only for GPU workers) is loaded once and reused
+for every batch. A file that fails becomes a row with ``error`` set; the batch, and the job, carry on.
+On the CPU nothing here imports TensorFlow: encoding (rate control included) and CPU decodes run LiteRT.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ import pyarrow as pa
 
 import sr_codec
 
+from .. import codecs
 from ..imaging.metrics import psnr
 from ..imaging.normalise import load_image
 from .corpus import read_bytes, write_bytes_atomic
@@ -39,23 +42,32 @@ class Options:
     psnr: bool = False
     model: str | None = None
     device: str | None = None
-    threads: int = 1
+    threads: int | None = None
+    """LiteRT threads of each worker (``$SR_CODEC_THREADS``): a Ray actor's CPUs; None: every core (in-process)."""
+    warm_up: bool = False
+    """Load the job's networks in the constructor (Ray actors, which start side by side) instead of on first use."""
 
     @property
-    def needs_network(self) -> bool:
-        return self.mode == "decode" or self.psnr or self.max_bytes is not None or self.target_psnr is not None \
-            or isinstance(self.scale, str)
+    def uses_tensorflow(self) -> bool:
+        """Only GPU workers run TensorFlow (Keras); on the CPU encode, rate control and decode run LiteRT."""
+        return self.device == "gpu"
 
 
-def _limit_tensorflow_threads(threads: int) -> None:
-    """One worker per CPU: keep each worker's TensorFlow to its share instead of one thread per core."""
-    import tensorflow as tf
+def _limit_threads(options: Options) -> None:
+    """One worker per ``threads`` CPUs: keep its LiteRT (and TensorFlow) to its share, not one thread per core."""
+    if options.threads is None:
+        return
+    from ..receiver.runtime.litert import THREADS_ENV
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
-    except RuntimeError:  # TensorFlow already initialised in this process: keep its settings
-        pass
+    os.environ[THREADS_ENV] = str(options.threads)  # read when each interpreter is built, i.e. later
+    if options.uses_tensorflow:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(options.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, options.threads)))
+        except RuntimeError:  # TensorFlow already initialised in this process: keep its settings
+            pass
 
 
 def _error_text(exc: BaseException) -> str:
@@ -72,8 +84,8 @@ def _empty_row(source: str, output: str, mode: str) -> dict:
 class _Worker:
     def __init__(self, options: Options):
         self.options = options
-        if options.needs_network:
-            _limit_tensorflow_threads(options.threads)
+        _limit_threads(options)
+        if options.warm_up:
             self._warm_up()
 
     def _warm_up(self) -> None:
@@ -90,10 +102,14 @@ class EncodeWorker(_Worker):
     """Image file -> payload file (``sr_codec.encode``), optionally with the decoded PSNR."""
 
     def _warm_up(self) -> None:
-        scale = self.options.scale if isinstance(self.options.scale, int) else 4
+        """The thumbnail's downscaler, and the upscaler where this job decodes (``psnr``)."""
+        o = self.options
+        scale = o.scale if isinstance(o.scale, int) else 4
         tiny = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
         try:
-            sr_codec.decode(sr_codec.encode(tiny, scale=scale, inner=self.options.inner), device=self.options.device)
+            payload = sr_codec.encode(tiny, scale=scale, inner=o.inner, sender=o.sender)
+            if o.psnr:
+                sr_codec.decode(payload, device=o.device)
         except sr_codec.SrCodecError:
             pass  # no shipped model for this scale: the rows will say so
 
@@ -117,15 +133,29 @@ class EncodeWorker(_Worker):
 
     def _process(self, data: bytes, row: dict) -> None:
         o = self.options
-        payload = sr_codec.encode(data, scale=o.scale, quality=o.quality, inner=o.inner, max_bytes=o.max_bytes,
-                                  target_psnr=o.target_psnr, mode=o.rate_mode, sender=o.sender)
+        payload, quality = _encode(data, o)
         info = sr_codec.inspect(payload)
         if o.psnr:
             original = load_image(data).rgb
             row["psnr"] = psnr(original[..., :3], sr_codec.decode(payload, device=o.device)[..., :3])
         write_bytes_atomic(row["_target"], payload)
         row.update(bytes_out=len(payload), width=info.width, height=info.height, scale=info.scale,
-                   quality=o.quality, inner=info.inner)
+                   quality=quality, inner=info.inner)
+
+
+def _encode(data: bytes, o: Options) -> tuple[bytes, int]:
+    """``sr_codec.encode``'s payload and the inner-codec quality it used (the codec's default, the one asked
+    for, or rate control's choice: a payload does not record it, so rate control's report is read)."""
+    kwargs = dict(scale=o.scale, quality=o.quality, inner=o.inner, max_bytes=o.max_bytes,
+                  target_psnr=o.target_psnr, mode=o.rate_mode, sender=o.sender)
+    if isinstance(o.scale, str) or o.max_bytes is not None or o.target_psnr is not None:  # encode's rule
+        from ..sender.rate.choose import choose
+
+        kwargs["scale"] = "auto" if o.scale is None else o.scale
+        choice = choose(data, **kwargs)
+        return choice.payload, choice.quality
+    payload = sr_codec.encode(data, **kwargs)
+    return payload, o.quality if o.quality is not None else codecs.by_name(o.inner).default_quality
 
 
 class DecodeWorker(_Worker):
