@@ -17,7 +17,12 @@ from ..layers import PixelShuffle
 from .base import Architecture, register
 
 
-def fast_sr(scale: int, width: int = 32, blocks: int = 4, name: str | None = None) -> keras.Model:
+WIDTH = 32
+BLOCKS = 3
+"""The shipped fast networks' size (w32 b3): the defaults of both :func:`fast_sr` and :class:`Fast`."""
+
+
+def fast_sr(scale: int, width: int = WIDTH, blocks: int = BLOCKS, name: str | None = None) -> keras.Model:
     """Build the fast x``scale`` model: ``blocks`` residual blocks of ``width`` channels."""
     lr = keras.Input((None, None, 3), name="low_res")
     x = head = layers.Conv2D(width, 3, padding="same", name="head")(lr)
@@ -40,8 +45,8 @@ class Fast(Architecture):
     """``fast_sr``: ``blocks`` residual blocks of ``width`` channels at low resolution."""
 
     name: ClassVar[str] = "fast"
-    width: int = 32
-    blocks: int = 3
+    width: int = WIDTH
+    blocks: int = BLOCKS
 
     def build(self, scale: int) -> keras.Model:
         return fast_sr(scale, int(self.width), int(self.blocks))
