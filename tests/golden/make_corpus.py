@@ -3,15 +3,20 @@
 Small payloads of every scale (1, 2, 4, 10), inner codec (avif, webp, jpeg, png) and mode
 (RGB, RGBA), made by the code of the day, plus what they decode to with the payload's own model,
 ``model="default"`` and ``model="bicubic"``: the SHA-256 of every decode in ``corpus.json`` and the
-network decodes themselves in ``network_decodes.npz``, with the model each decode ran (a Keras decode may differ by float rounding
-between machines; tests/test_golden.py then allows 1 level). Run it only to extend the corpus:
-payloads already written must keep decoding to these pixels forever.
+decoded pixels themselves in ``decodes.npz``, with the model each decode ran. A decode may differ by
+rounding between machines and library versions (a network's float arithmetic; Pillow's JPEG, WebP and AVIF
+decoders under a bicubic decode too), so tests/test_golden.py allows 1 level. Run it only to extend the
+corpus: payloads already written must keep decoding to these pixels forever.
+
+``python tests/golden/make_corpus.py --pixels-only`` writes ``decodes.npz`` from the payloads already
+there, after checking that each decode still has its recorded SHA-256 (how the bicubic pixels were added).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +54,28 @@ def sha256(pixels: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
 
 
+def pixels_only() -> int:
+    """``decodes.npz`` from the payloads and records already there, each decode checked against its SHA-256."""
+    entries = json.loads((HERE / "corpus.json").read_text())["payloads"]
+    pixels: dict[str, np.ndarray] = {}
+    for name, entry in sorted(entries.items()):
+        payload = (HERE / f"{name}.srp").read_bytes()
+        for label, recorded in entry["decodes"].items():
+            model = {"payload": None, "default": recorded["model_id"]}.get(label, label)
+            decoded = sr_codec.decode(payload, model=model, device="cpu")
+            if sha256(decoded) != recorded["sha256"]:
+                raise SystemExit(f"{name}/{label} no longer decodes to its recorded pixels: not writing them")
+            pixels[f"{name}/{label}"] = decoded
+    np.savez_compressed(HERE / "decodes.npz", **pixels)
+    print(f"wrote {len(pixels)} decodes of {len(entries)} payloads")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--pixels-only"]:
+        return pixels_only()
     entries: dict[str, dict] = {}
-    network: dict[str, np.ndarray] = {}
+    decoded: dict[str, np.ndarray] = {}
     for scale in SCALES:
         for codec in CODECS:
             for mode in MODES:
@@ -64,12 +88,11 @@ def main() -> int:
                     pixels = sr_codec.decode(payload, model=model, device="cpu")
                     used = {None: info.model_id, "default": default_model_id(info.scale)}.get(model, model)
                     decodes[label] = {"sha256": sha256(pixels), "shape": list(pixels.shape), "model_id": used}
-                    if used != "bicubic":
-                        network[f"{name}/{label}"] = pixels
+                    decoded[f"{name}/{label}"] = pixels
                 entries[name] = {"payload_bytes": len(payload), "model_id": info.model_id, "decodes": decodes}
     (HERE / "corpus.json").write_text(json.dumps({"payloads": entries}, indent=1, sort_keys=True) + "\n")
-    np.savez_compressed(HERE / "network_decodes.npz", **network)
-    print(f"wrote {len(entries)} payloads, {len(network)} network decodes")
+    np.savez_compressed(HERE / "decodes.npz", **decoded)
+    print(f"wrote {len(entries)} payloads, {len(decoded)} decodes")
     return 0
 
 
