@@ -35,7 +35,9 @@ from typing import Sequence
 import numpy as np
 
 from benchmarks.bandwidth_report import write_outputs
-from benchmarks.common.codecs import BenchCodec, Point, classical_file, measure_point, rate_controlled, sr_codec_scale
+from benchmarks.common.codecs import (BenchCodec, Point, auto_rez_curve, classical_file, measure_point, rate_controlled,
+                                     sr_codec_scale)
+from benchmarks.common.perceptual import availability
 from benchmarks.common.data import DEFAULT_IMAGES, default_image_paths, image_paths, load_images, load_rgb
 
 __all__ = ["DEFAULT_IMAGES", "DEFAULT_GRIDS", "BenchCodec", "Point", "build_methods", "default_image_paths", "load_rgb", "main", "measure",
@@ -73,9 +75,13 @@ def build_methods(
     codecs: Sequence[str],
     grids: dict[str, tuple[float, ...]],
     include_auto: bool | None = None,
+    include_auto_rez: bool = False,
 ) -> list[BenchCodec]:
-    """Every curve of the benchmark. ``include_auto=None`` detects rate control in the library."""
+    """Every curve of the benchmark. ``include_auto=None`` detects rate control in the library;
+    ``include_auto_rez`` adds the AUTO-REZ baseline at the ``auto`` grid's target bpp."""
     methods = [classical_file(name, grids[name]) for name in codecs]
+    if include_auto_rez:
+        methods.append(auto_rez_curve(grids["auto"]))
     for scale in scales:
         methods += sr_codec_scale(int(scale), grids["sr"])
     if include_auto is None:
@@ -97,6 +103,7 @@ def sweep(
     methods: Sequence[BenchCodec],
     keep_pictures_of: int | None = 0,
     progress: bool = True,
+    perceptual: bool = False,
 ) -> tuple[list[Point], dict[tuple[str, float], np.ndarray]]:
     """Measure every (image, method, setting). Returns the points and the decoded pictures of image
     number ``keep_pictures_of`` (for the visual grid)."""
@@ -121,7 +128,7 @@ def sweep(
                         if pkey not in payloads:
                             payloads[pkey] = method.encode(image, setting)
                         decoded = method.decode(payloads[pkey])
-                        point = measure_point(method, image, setting, name, payloads[pkey], decoded)
+                        point = measure_point(method, image, setting, name, payloads[pkey], decoded, perceptual)
                         if method.decode_key:
                             measured[same] = (point, decoded)
                     points.append(point)
@@ -160,6 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="results", help="output folder (default results/)")
     parser.add_argument("--limit", type=int, help="use only the first N images")
     parser.add_argument("--no-auto", action="store_true", help="skip rate control even when available")
+    parser.add_argument("--no-auto-rez", action="store_true",
+                        help="skip the AUTO-REZ baseline (best shrink factor + AVIF + Lanczos, per photo)")
+    parser.add_argument("--no-perceptual", action="store_true",
+                        help="skip SSIMULACRA2 and butteraugli (PSNR and MS-SSIM only; several times faster)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
@@ -174,8 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not paths:
         parser.error(f"no images found in {args.data}")
     images = load_images(paths)
-    methods = build_methods(args.scales, codecs, grids, include_auto=False if args.no_auto else None)
-    points, pictures = sweep(images, methods, progress=not args.quiet)
+    methods = build_methods(args.scales, codecs, grids, include_auto=False if args.no_auto else None,
+                            include_auto_rez=not args.no_auto_rez)
+    perceptual = not args.no_perceptual
+    if perceptual:
+        for metric, why in availability().items():
+            if why:
+                print(f"note: {metric} skipped: {why}", file=sys.stderr)
+    points, pictures = sweep(images, methods, progress=not args.quiet, perceptual=perceptual)
     command = "python -m benchmarks.bandwidth" + (" " + " ".join(sys.argv[1:] if argv is None else argv)).rstrip()
     data_label = f"folder {args.data}" if args.data else "scikit-image sample photos"
     files = write_outputs(Path(args.out), points, methods, images, pictures, command, started, data_label)

@@ -4,30 +4,31 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from benchmarks.common.codecs import BenchCodec, Point
-
-if TYPE_CHECKING:
-    from benchmarks.bandwidth_report import Curve
+from benchmarks.common.curves import METRIC_LABELS, Curve
 
 GRID_TARGET_BPP = (0.05, 0.1)  # the visual grid shows an sr_codec point in this range if there is one
 GRID_BYTES_TOLERANCE = 0.2  # a comparison panel is shown only within 20 % of the sr_codec panel's bytes
 
 
 _SCALE_COLOURS = {1: "tab:brown", 2: "tab:blue", 4: "tab:red", 10: "tab:green"}
-_CODEC_STYLE = {"jpeg": ("0.55", "s"), "webp": ("tab:purple", "^"), "avif": ("black", "o")}
+_CODEC_STYLE = {"jpeg": ("0.55", "s"), "webp": ("tab:purple", "^"), "avif": ("black", "o"),
+                "auto-rez": ("tab:olive", "P")}
 
 
-def plot_rd(curves: dict[str, Curve], path: Path, title: str) -> Path:
+def plot_rd(curves: dict[str, Curve], path: Path, title: str, metrics: Sequence[str] = ("psnr", "ms_ssim")) -> Path:
+    """One panel per metric in ``metrics`` (see :data:`benchmarks.common.curves.METRICS`), bpp on a log axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6.5 * len(metrics), 5.2), squeeze=False)
+    axes = axes[0]
     for c in curves.values():
         m = c.method
         if m.role == "classical":
@@ -39,9 +40,9 @@ def plot_rd(curves: dict[str, Curve], path: Path, title: str) -> Path:
             colour = _SCALE_COLOURS.get(m.scale, "tab:cyan")
             style = dict(color=colour, marker="." if m.role == "bicubic" else "D", markersize=5,
                          linestyle="--" if m.role == "bicubic" else "-", linewidth=1.2 if m.role == "bicubic" else 2)
-        axes[0].plot(c.bpp, c.psnr, label=m.label, **style)
-        axes[1].plot(c.bpp, c.ms_ssim, label=m.label, **style)
-    for ax, ylabel in zip(axes, ("RGB PSNR (dB)", "MS-SSIM (RGB)")):
+        for ax, metric in zip(axes, metrics):
+            ax.plot(c.bpp, getattr(c, metric), label=m.label, **style)
+    for ax, ylabel in zip(axes, (METRIC_LABELS[m] for m in metrics)):
         ax.set_xscale("log")
         ax.set_xlabel("bits per pixel (whole payload / file), log scale")
         ax.set_ylabel(ylabel)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -13,41 +13,9 @@ import numpy as np
 
 from benchmarks.bandwidth_plots import choose_grid_points, plot_grid, plot_rd
 from benchmarks.common.codecs import BenchCodec, Point
+from benchmarks.common.curves import COMPRESSAI_KEYS, Curve, mean_curves
 from benchmarks.common.report import compressai_result, fmt_bytes, fmt_db, fmt_pct, machine, write_compressai_json
 from sr_codec.imaging.curves import bd_psnr, bd_rate, interpolate_bytes_at_psnr, psnr_at_rate
-
-
-@dataclass(frozen=True)
-class Curve:
-    """A codec's points averaged over images at each setting (the CompressAI convention)."""
-
-    method: BenchCodec
-    settings: list[float]
-    bytes: list[float]  # mean payload bytes per image
-    bpp: list[float]
-    psnr: list[float]
-    ms_ssim: list[float]
-
-
-def mean_curves(points: Sequence[Point], methods: Sequence[BenchCodec]) -> dict[str, Curve]:
-    """Average each method's points over images at every setting."""
-    groups: dict[tuple[str, float], list[Point]] = defaultdict(list)
-    for p in points:
-        groups[(p.method, p.setting)].append(p)
-    curves = {}
-    for m in methods:
-        rows = [groups[(m.key, s)] for s in m.settings if groups.get((m.key, s))]
-        if not rows:
-            continue
-        curves[m.key] = Curve(
-            method=m,
-            settings=[r[0].setting for r in rows],
-            bytes=[float(np.mean([p.bytes for p in r])) for r in rows],
-            bpp=[float(np.mean([p.bpp for p in r])) for r in rows],
-            psnr=[float(np.mean([p.psnr for p in r])) for r in rows],
-            ms_ssim=[float(np.mean([p.ms_ssim for p in r])) for r in rows],
-        )
-    return curves
 
 
 def psnr_at_bytes(curve: Curve, num_bytes: float) -> float | None:
@@ -77,6 +45,24 @@ def _bd_pair(ref: Curve, test: Curve) -> tuple[float | None, float | None]:
         return bd_rate(ref.bpp, ref.psnr, test.bpp, test.psnr), bd_psnr(ref.bpp, ref.psnr, test.bpp, test.psnr)
     except ValueError:  # fewer than 2 usable points
         return None, None
+
+
+def bd_rate_by(metric: str, ref: Curve, test: Curve) -> float | None:
+    """BD-rate at equal ``metric`` (butteraugli, a distance, is negated so that higher is better)."""
+    sign = -1.0 if metric == "butteraugli" else 1.0
+    try:
+        return bd_rate(ref.bpp, [sign * v for v in getattr(ref, metric)], test.bpp,
+                       [sign * v for v in getattr(test, metric)])
+    except ValueError:
+        return None
+
+
+def _perceptual_metrics(curves: dict[str, Curve]) -> list[str]:
+    return [m for m in ("ssimulacra2", "butteraugli") if curves and all(c.has(m) for c in curves.values())]
+
+
+def _fmt_metric(metric: str, v: float) -> str:
+    return "—" if math.isnan(v) else (f"{v:.2f}" if metric == "ssimulacra2" else f"{v:.3f}")
 
 
 def summary_markdown(
@@ -116,11 +102,12 @@ def summary_markdown(
             "",
         ]
     # headline
+    perceptual = _perceptual_metrics(curves)
     lines += ["## At the default quality", ""]
-    header = "| method | bytes | bpp | PSNR | MS-SSIM | " + " | ".join(
+    header = "| method | bytes | bpp | PSNR | MS-SSIM | " + "".join(f"{m} | " for m in perceptual) + " | ".join(
         f"{c.method.label.split()[0]} at same PSNR | {c.method.label.split()[0]} PSNR at same bytes" for c in classical
     )
-    lines += [header + " |", "|" + "---|" * (5 + 2 * len(classical))]
+    lines += [header + " |", "|" + "---|" * (5 + len(perceptual) + 2 * len(classical))]
     for c in tested:
         i = _headline_point(c)
         cells = [
@@ -129,7 +116,7 @@ def summary_markdown(
             f"{c.bpp[i]:.3f}",
             f"{c.psnr[i]:.2f} dB",
             f"{c.ms_ssim[i]:.4f}",
-        ]
+        ] + [_fmt_metric(m, getattr(c, m)[i]) for m in perceptual]
         for ref in classical:
             cells += [_saving_cell(ref, c.psnr[i], c.bytes[i]), fmt_db(psnr_at_bytes(ref, c.bytes[i]))]
         lines.append("| " + " | ".join(cells) + " |")
@@ -166,6 +153,20 @@ def summary_markdown(
             + " |"
         )
     lines.append("")
+    if perceptual:
+        lines += [
+            "## BD-rate at equal perceptual quality",
+            "",
+            "The same Bjøntegaard fit with SSIMULACRA2 (higher is better) or butteraugli (lower is better; negated for",
+            "the fit) in place of PSNR: negative = fewer bytes than the codec for the same perceived quality.",
+            "",
+            "| method | " + " | ".join(f"{m} vs {c.method.label.split()[0]}" for m in perceptual for c in classical) + " |",
+            "|" + "---|" * (1 + len(perceptual) * len(classical)),
+        ]
+        for c in tested:
+            lines.append(f"| {c.method.label} | "
+                         + " | ".join(fmt_pct(bd_rate_by(m, ref, c)) for m in perceptual for ref in classical) + " |")
+        lines.append("")
     # what the network adds
     scales = sorted({c.method.scale for c in tested if c.method.role == "network"})
     if scales:
@@ -233,6 +234,8 @@ def write_outputs(
         "every point (JSON)": out / "bandwidth_points.json",
         "summary (Markdown)": out / "bandwidth.md",
         "RD curves (PNG)": out / "bandwidth_rd.png",
+        "RD curves by ssimulacra2 (PNG)": out / "bandwidth_rd_ssimulacra2.png",
+        "RD curves by butteraugli (PNG)": out / "bandwidth_rd_butteraugli.png",
         "visual grid (PNG)": out / "bandwidth_grid.png",
     }
     meta = {
@@ -256,10 +259,18 @@ def write_outputs(
             bpp=c.bpp,
             psnr=c.psnr,
             ms_ssim_values=c.ms_ssim,
+            **{COMPRESSAI_KEYS[m]: getattr(c, m) for m in ("ssimulacra2", "butteraugli") if c.has(m)},
             **{c.method.setting_name: c.settings, "bytes": c.bytes},
         )
         files[f"CompressAI curve {key}"] = write_compressai_json(out / "compressai" / f"{key}.json", result)
-    plot_rd(curves, files["RD curves (PNG)"], f"{data_label}: {len(images)} images, mean of each setting")
+    title = f"{data_label}: {len(images)} images, mean of each setting"
+    plot_rd(curves, files["RD curves (PNG)"], title)
+    for metric in ("ssimulacra2", "butteraugli"):
+        key = f"RD curves by {metric} (PNG)"
+        if metric in _perceptual_metrics(curves):
+            plot_rd(curves, files[key], title, metrics=(metric,))
+        else:
+            del files[key]
     first_name, first_image = images[0]
     chosen = choose_grid_points(points, methods, first_name)
     if chosen:

@@ -14,6 +14,7 @@ from PIL import Image
 
 import sr_codec
 from benchmarks import bandwidth, sr_quality
+from benchmarks.common import perceptual
 from sr_codec.imaging import curves, metrics
 from sr_codec.imaging.resample import downsample, upsample_bicubic
 from sr_codec.imaging.metrics import mod_crop, psnr_y
@@ -180,17 +181,26 @@ def test_bandwidth_cli_small_run_writes_every_output(tmp_path):
     points = json.loads((out / "bandwidth_points.json").read_text())["points"]
     assert {p["image"] for p in points} == {"img0", "img1"}  # --limit 2 of 3
     keys = {p["method"] for p in points}
-    assert keys == {"jpeg", "avif", "bicubic-x1", "bicubic-x4", "sr_codec-x4"}
-    assert len(points) == 2 * len(keys) * 2
+    assert keys == {"jpeg", "avif", "bicubic-x1", "bicubic-x4", "sr_codec-x4", "auto-rez"}
+    auto_rez_settings = len(bandwidth.DEFAULT_GRIDS["auto"])  # AUTO-REZ runs at the rate-control grid's bpp
+    assert len(points) == 2 * ((len(keys) - 1) * 2 + auto_rez_settings)
+    available = {m for m, why in perceptual.availability().items() if why is None}
     for p in points:
         assert p["bpp"] == pytest.approx(8 * p["bytes"] / (p["height"] * p["width"]))
         assert 0 < p["ms_ssim"] <= 1 and p["psnr"] > 10
+        for metric in available:  # a real score: SSIMULACRA2 <= 100, butteraugli > 0 for a lossy picture
+            assert p[metric] == p[metric] and (p[metric] < 100 if metric == "ssimulacra2" else p[metric] > 0)
     for key in keys:
         curve = json.loads((out / "compressai" / f"{key}.json").read_text())
         assert set(curve) == {"name", "description", "results"}
-        assert [len(curve["results"][k]) for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")] == [2, 2, 2]
+        n = auto_rez_settings if key == "auto-rez" else 2
+        assert [len(curve["results"][k]) for k in ("bpp", "psnr-rgb", "ms-ssim-rgb", *available)] == [n] * (3 + len(available))
     summary = (out / "bandwidth.md").read_text()
-    assert "BD-rate" in summary and "(b) x4 bicubic" in summary
+    assert "BD-rate" in summary and "(b) x4 bicubic" in summary and "AUTO-REZ at same PSNR" in summary
+    for metric in available:
+        assert f"{metric} vs AVIF" in summary
+        with Image.open(out / f"bandwidth_rd_{metric}.png") as im:
+            assert im.format == "PNG" and im.width > 100
     for png in ("bandwidth_rd.png", "bandwidth_grid.png"):
         with Image.open(out / png) as im:
             assert im.format == "PNG" and im.width > 100
@@ -309,3 +319,25 @@ def test_the_fast_rate_report_counts_guarantee_violations_and_quality_lost():
     assert summary["quality_lost_vs_best_db"]["mean"] == pytest.approx(0.1)
     assert summary["times"]["default_ratio_to_plain_avif"] == pytest.approx(0.5)
     assert summary["bd_rate"]["default_vs_avif"]["mean_pct"] < 0  # 10 % fewer bytes at every PSNR
+
+
+def test_auto_rez_fits_the_budget_and_picks_the_best_factor_by_psnr():
+    from benchmarks.common.codecs import auto_rez
+    from sr_codec.imaging.metrics import psnr
+
+    image = _synthetic_photo(96, 128, 3)
+    data, shown, factor = auto_rez(image, 600)
+    assert len(data) <= 600 and shown.shape == image.shape and factor in (1, 2, 3, 4, 6)
+    for other in (1, 2, 3, 4, 6):  # no single factor does better within the same budget
+        alone = auto_rez(image, 600, factors=(other,))
+        assert alone is None or psnr(image, alone[1]) <= psnr(image, shown) + 1e-9
+    assert auto_rez(image, 10) is None  # nothing fits in 10 bytes
+
+
+def test_period_energy_sees_a_pixel_shuffle_grid():
+    image = _synthetic_photo(96, 128, 4)
+    grid = image.astype(np.int16)
+    grid[::4, ::4] += 12  # a period-4 pattern the photo does not have
+    grid = np.clip(grid, 0, 255).astype(np.uint8)
+    assert perceptual.period_energy(image, image, 4) == pytest.approx(1.0)
+    assert perceptual.period_energy(image, grid, 4) > 2.0

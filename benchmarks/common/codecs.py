@@ -58,19 +58,29 @@ class Point:
     bpp: float
     psnr: float
     ms_ssim: float
+    ssimulacra2: float = math.nan
+    butteraugli: float = math.nan
 
 
 def measure_point(codec: BenchCodec, image: np.ndarray, setting: float, name: str, payload: bytes,
-                  decoded: np.ndarray) -> Point:
-    """The point of ``payload`` (all of it counts) and the ``decoded`` picture against ``image``."""
+                  decoded: np.ndarray, perceptual: bool = False) -> Point:
+    """The point of ``payload`` (all of it counts) and the ``decoded`` picture against ``image``.
+
+    ``perceptual``: also SSIMULACRA2 and butteraugli, each where its tool is installed (else NaN)."""
     h, w = image.shape[:2]
     if decoded.shape != image.shape:
         raise RuntimeError(f"{codec.key} decoded {decoded.shape} for an original of {image.shape}")
+    extra = {}
+    if perceptual:
+        from benchmarks.common.perceptual import perceptual_scores
+
+        extra = perceptual_scores(image[..., :3], decoded[..., :3])
     return Point(
         image=name, method=codec.key, role=codec.role, scale=codec.scale, setting_name=codec.setting_name,
         setting=float(setting), height=h, width=w, bytes=len(payload), bpp=bits_per_pixel(len(payload), h, w),
         psnr=psnr(image, decoded),
         ms_ssim=ms_ssim(image, decoded) if min(h, w) >= MS_SSIM_MIN_SIDE else math.nan,
+        **extra,
     )
 
 
@@ -142,3 +152,77 @@ def rate_controlled(settings: Sequence[float]) -> BenchCodec:
                       setting_name="target_bpp", encode=encode, decode=lambda payload: sr_codec.decode(payload),
                       encode_key="sr:auto", decode_key="model:default",
                       note="rate control: encode(scale='auto', max_bytes=target_bpp x pixels / 8)")
+
+
+AUTO_REZ_FACTORS = (1, 2, 3, 4, 6)
+
+
+def _lanczos(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.LANCZOS))
+
+
+def largest_file_within(codec, image: np.ndarray, max_bytes: int) -> bytes | None:
+    """The highest-quality complete file of ``codec`` that fits ``max_bytes`` (bisection on quality 0..100)."""
+    lo, hi, best = 0, 100, None
+    while lo <= hi:
+        q = (lo + hi) // 2
+        data = codec.encode_file(image, q)
+        if len(data) <= max_bytes:
+            best, lo = data, q + 1
+        else:
+            hi = q - 1
+    return best
+
+
+def auto_rez(image: np.ndarray, max_bytes: int, factors: Sequence[int] = AUTO_REZ_FACTORS,
+             codec_name: str = "avif") -> tuple[bytes, np.ndarray, int] | None:
+    """"AUTO-REZ", what an engineer builds without sr_codec: for each shrink factor, Lanczos down, the best
+    plain AVIF file (Pillow's speed 6) within ``max_bytes``, Lanczos back up; the factor with the best RGB
+    PSNR for this photo wins. Returns (file bytes, picture, factor), None when nothing fits."""
+    codec = inner_codecs.by_name(codec_name).as_plain_file()
+    h, w = image.shape[:2]
+    best = None
+    for f in factors:
+        small = image if f == 1 else _lanczos(image, max(1, -(-h // f)), max(1, -(-w // f)))
+        data = largest_file_within(codec, small, max_bytes)
+        if data is None:
+            continue
+        shown = codec.decode(data)
+        if f != 1:
+            shown = _lanczos(shown, h, w)
+        score = psnr(image, shown)
+        if best is None or score > best[0]:
+            best = (score, data, shown, f)
+    return None if best is None else best[1:]
+
+
+def auto_rez_curve(settings: Sequence[float]) -> BenchCodec:
+    """AUTO-REZ as a curve: at each target bpp, :func:`auto_rez` within target_bpp x pixels / 8 bytes.
+
+    Its "bytes" are the AVIF file plus 5 bytes for the original height, width and the factor (what
+    sr_codec's payload header carries for it)."""
+    import struct
+
+    HEADER = struct.Struct(">HHB")
+
+    def encode(image: np.ndarray, target_bpp: float) -> bytes:
+        max_bytes = max(1, int(target_bpp * image.shape[0] * image.shape[1] / 8) - HEADER.size)
+        found = auto_rez(image, max_bytes)
+        if found is None:  # nothing fits: the smallest there is
+            found = auto_rez(image, 1 << 30, factors=(max(AUTO_REZ_FACTORS),))
+        data, _, factor = found
+        return HEADER.pack(image.shape[0], image.shape[1], factor) + data
+
+    def decode(blob: bytes) -> np.ndarray:
+        h, w, factor = HEADER.unpack(blob[:HEADER.size])
+        data = blob[HEADER.size:]
+        shown = inner_codecs.by_name("avif").as_plain_file().decode(data)
+        return shown if factor == 1 else _lanczos(shown, h, w)
+
+    return BenchCodec(key="auto-rez", label="AUTO-REZ (best shrink 1-6 + AVIF + Lanczos)", role="classical", scale=0,
+                      settings=tuple(settings), setting_name="target_bpp", encode=encode, decode=decode,
+                      encode_key="auto-rez", decode_key="",
+                      note="per photo, the best of shrink factors 1/2/3/4/6 (Lanczos) + a plain AVIF file (speed 6) "
+                           "+ Lanczos back up, picked by RGB PSNR at the byte budget")

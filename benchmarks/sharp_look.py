@@ -1,0 +1,202 @@
+"""The sharp look against the faithful one and against AUTO-REZ, at equal bytes.
+
+    python -m benchmarks.sharp_look --data ../shared/data/val/BSD100 ../shared/data/val/Set14 \\
+        [--budgets 0.02 0.03 0.05 0.10] [--sender auto|bicubic] [--sharp-checkpoint DIR] [--out docs/results]
+
+For every photo and budget (bits per pixel of the original), ``encode(img, max_bytes=...)`` makes one
+payload (rate control, fast mode), which is decoded twice: ``look="faithful"`` and ``look="sharp"``.
+AUTO-REZ (:func:`benchmarks.common.codecs.auto_rez`) gets the same byte budget. Each picture is scored
+against the original: RGB PSNR, SSIMULACRA2 (higher is better), butteraugli (lower is better) and the
+energy at the payload's pixel-shuffle period relative to the original's (``period-energy``: above 1 means a
+grid the photo does not have). ``--sharp-checkpoint`` scores an unexported adversarial checkpoint (its
+Keras generator on the payload's low-res) instead of the shipped sharp model, for payloads naming the
+model it was trained from. Results: CompressAI-shaped JSON (one curve per decode) and a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from benchmarks.common.codecs import auto_rez
+from benchmarks.common.data import image_paths, load_images
+from benchmarks.common.perceptual import availability, perceptual_scores, period_energy
+from benchmarks.common.report import compressai_result, machine, write_compressai_json
+from sr_codec.imaging.metrics import bits_per_pixel, psnr
+
+DEFAULT_BUDGETS = (0.02, 0.03, 0.05, 0.10)
+DECODES = ("faithful", "sharp", "auto-rez")
+
+
+def checkpoint_decoder(ckpt: Path):
+    """(faithful model id, a function low-res uint8 -> full-res uint8) for an adversarial checkpoint."""
+    from sr_codec.nn.loading import build_architecture
+    from sr_codec.train.evaluate import run_model
+    from sr_codec.zoo import manifest as zoo
+
+    state = json.loads((ckpt / "state.json").read_text())
+    gen = build_architecture(zoo.model_info(state["init_model"]))
+    gen.load_weights(ckpt / "model.weights.h5")
+    return state["init_model"], lambda low: run_model(gen, low)
+
+
+def score(original: np.ndarray, shown: np.ndarray, period: int, perceptual: bool) -> dict[str, float]:
+    out = {"psnr-rgb": psnr(original, shown)}
+    if perceptual:
+        out.update(perceptual_scores(original, shown))
+    if period > 1:
+        out["period-energy"] = period_energy(original, shown, period)
+    return out
+
+
+def measure_photo(name: str, image: np.ndarray, budgets: Sequence[float], sender: str, sharp_override,
+                  perceptual: bool) -> list[dict]:
+    import sr_codec
+
+    h, w = image.shape[:2]
+    rows = []
+    for bpp in budgets:
+        max_bytes = int(bpp * h * w / 8)
+        row = {"image": name, "target_bpp": bpp, "max_bytes": max_bytes}
+        try:
+            payload = sr_codec.encode(image, max_bytes=max_bytes, sender=sender)
+        except sr_codec.LimitExceededError:
+            row["skipped"] = "nothing fits"
+            rows.append(row)
+            continue
+        info = sr_codec.inspect(payload)
+        row.update(bytes=len(payload), bpp=bits_per_pixel(len(payload), h, w), scale=info.scale, model=info.model_id)
+        faithful = sr_codec.decode(payload)
+        if sharp_override is not None and info.model_id == sharp_override[0]:
+            low = sr_codec.decode_preview(payload)
+            sharp = sharp_override[1](low)[:h, :w]
+            row["sharp_model"] = "checkpoint"
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                sharp = sr_codec.decode(payload, look="sharp")
+            row["sharp_model"] = "faithful (no twin)" if caught else "shipped"
+        period = info.scale if info.model_id != "bicubic" else 1
+        row["faithful"] = score(image, faithful, period, perceptual)
+        row["sharp"] = row["faithful"] if sharp is faithful or np.array_equal(sharp, faithful) else \
+            score(image, sharp, period, perceptual)
+        found = auto_rez(image, max_bytes - 5)
+        if found is not None:
+            data, shown, factor = found
+            row["auto-rez"] = {**score(image, shown, 1, perceptual), "bytes": len(data) + 5,
+                               "bpp": bits_per_pixel(len(data) + 5, h, w), "factor": factor}
+        rows.append(row)
+    return rows
+
+
+def summarise(rows: list[dict], budgets: Sequence[float]) -> dict:
+    """Per budget: means of every metric per decode over the photos all three decodes cover."""
+    out = {}
+    for bpp in budgets:
+        done = [r for r in rows if r["target_bpp"] == bpp and "faithful" in r and "auto-rez" in r]
+        if not done:
+            continue
+        entry = {"photos": len(done), "bpp": float(np.mean([r["bpp"] for r in done])),
+                 "sharp_twin_share": float(np.mean([r["sharp_model"] != "faithful (no twin)" for r in done]))}
+        for decode in DECODES:
+            metrics = sorted({k for r in done for k in r[decode] if k not in ("bytes", "bpp", "factor")})
+            entry[decode] = {}
+            for k in metrics:
+                vals = [r[decode][k] for r in done if k in r[decode]]
+                entry[decode][k] = float(np.mean(vals)) if vals else math.nan
+        entry["auto-rez"]["bpp"] = float(np.mean([r["auto-rez"]["bpp"] for r in done]))
+        if all("butteraugli" in entry[d] for d in ("faithful", "sharp")):
+            entry["butteraugli_ratio_sharp_vs_faithful"] = entry["sharp"]["butteraugli"] / entry["faithful"]["butteraugli"]
+        pe = [r["sharp"]["period-energy"] for r in done if "period-energy" in r["sharp"]]
+        if pe:
+            entry["period_energy_above_original"] = int(sum(v > 1.0 for v in pe))
+            entry["period_energy_max"] = float(max(pe))
+        out[str(bpp)] = entry
+    return out
+
+
+def markdown(summary: dict, label: str, command: str, wall_s: float) -> str:
+    lines = [f"## {label}", "", f"Command: `{command}`  ", f"Wall time {wall_s:.0f} s on {machine()}.", "",
+             "| bpp target | photos | bpp | decode | PSNR | SSIMULACRA2 | butteraugli | period energy |",
+             "|---|---|---|---|---|---|---|---|"]
+    for bpp, e in summary.items():
+        for d in DECODES:
+            m = e[d]
+            lines.append(f"| {float(bpp):.2f} | {e['photos']} | {e['bpp']:.3f} | {d} | {m['psnr-rgb']:.2f} | "
+                         f"{m.get('ssimulacra2', math.nan):.2f} | {m.get('butteraugli', math.nan):.3f} | "
+                         f"{m.get('period-energy', math.nan):.3f} |")
+    lines += ["", "| bpp target | sharp − faithful PSNR | SSIMULACRA2 | butteraugli ratio | sharp − AUTO-REZ SSIMULACRA2 "
+              "| butteraugli ratio vs AUTO-REZ | photos with a sharp twin | period energy > original |",
+              "|---|---|---|---|---|---|---|---|"]
+    for bpp, e in summary.items():
+        s, f, a = e["sharp"], e["faithful"], e["auto-rez"]
+        lines.append(
+            f"| {float(bpp):.2f} | {s['psnr-rgb'] - f['psnr-rgb']:+.2f} dB | "
+            f"{s.get('ssimulacra2', math.nan) - f.get('ssimulacra2', math.nan):+.2f} | "
+            f"{e.get('butteraugli_ratio_sharp_vs_faithful', math.nan):.3f} | "
+            f"{s.get('ssimulacra2', math.nan) - a.get('ssimulacra2', math.nan):+.2f} | "
+            f"{s.get('butteraugli', math.nan) / a.get('butteraugli', math.nan):.3f} | "
+            f"{e['sharp_twin_share'] * 100:.0f} % | {e.get('period_energy_above_original', 0)} of {e['photos']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.sharp_look", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", nargs="+", required=True, help="image folders (each reported on its own)")
+    p.add_argument("--budgets", type=float, nargs="+", default=list(DEFAULT_BUDGETS), help="target bits per pixel")
+    p.add_argument("--sender", default="auto", choices=["auto", "bicubic", "learned"])
+    p.add_argument("--sharp-checkpoint", type=Path, default=None)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--no-perceptual", action="store_true", help="PSNR and period energy only (fast)")
+    p.add_argument("--out", type=Path, default=Path("docs/results"))
+    p.add_argument("--name", default="sharp_look")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    command = "python -m benchmarks.sharp_look " + " ".join(sys.argv[1:] if argv is None else argv)
+    perceptual = not args.no_perceptual
+    skipped = {k: v for k, v in availability().items() if v}
+    for metric, why in skipped.items():
+        print(f"note: {metric} skipped: {why}", file=sys.stderr)
+    override = checkpoint_decoder(args.sharp_checkpoint) if args.sharp_checkpoint else None
+    report = {"command": command, "machine": machine(), "skipped_metrics": skipped, "sets": {}}
+    md = ["# The sharp look: faithful vs sharp vs AUTO-REZ at equal bytes", ""]
+    from tqdm import tqdm
+
+    for folder in args.data:
+        started = time.perf_counter()
+        label = Path(folder).name
+        images = load_images(image_paths(folder, args.limit))
+        rows = []
+        for name, image in tqdm(images, desc=label, file=sys.stderr):
+            rows += measure_photo(name, image, args.budgets, args.sender, override, perceptual)
+        summary = summarise(rows, args.budgets)
+        wall = time.perf_counter() - started
+        report["sets"][label] = {"photos": len(images), "summary": summary, "rows": rows, "wall_s": round(wall)}
+        md.append(markdown(summary, f"{label} ({len(images)} photos)", command, wall))
+        for decode in DECODES:
+            keys = [b for b in summary]
+            curve = compressai_result(
+                f"{decode} {label}", f"{decode} decode, rate control at target bpp {keys}",
+                [summary[b]["auto-rez"]["bpp"] if decode == "auto-rez" else summary[b]["bpp"] for b in keys],
+                [summary[b][decode]["psnr-rgb"] for b in keys],
+                **{k.replace("-", "_"): [summary[b][decode].get(k, math.nan) for b in keys]
+                   for k in ("ssimulacra2", "butteraugli") if k not in skipped})
+            write_compressai_json(args.out / f"{args.name}_{label}_{decode}.json", curve)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / f"{args.name}.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
