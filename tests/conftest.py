@@ -113,8 +113,11 @@ def require_browser():
 
     executable = browser.chromium_path()
     if executable is None:
-        pytest.skip("no chromium binary (apt-get install -y chromium, or set SR_CODEC_CHROMIUM)")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the 'demo' extra)")
+        pytest.skip("no chromium binary: run `sudo apt-get install -y chromium` (or set SR_CODEC_CHROMIUM to one); "
+                    "`.ci/run` installs it")
+    playwright_api = pytest.importorskip("playwright.sync_api",
+                                         reason="no Playwright: run `pip install -e \".[demo]\"` in the checkout")
     if not (browser.WEB_DIR / "node_modules" / "@litertjs" / "core").is_dir():
-        pytest.skip("web/node_modules is missing: run `npm ci` in web/")
+        pytest.skip(f"the JS decoder's npm packages are missing: run `(cd {browser.WEB_DIR} && npm ci)`; "
+                    "`.ci/run` runs it")
     return executable, playwright_api

@@ -1,0 +1,318 @@
+"""The README's measured numbers, rendered from the committed results files: ``python -m benchmarks.readme``.
+
+Every measured number in README.md sits in a generated region::
+
+    <!-- results:NAME begin (python -m benchmarks.readme) -->
+    ... text rendered by REGIONS[NAME] from files under docs/results/ ...
+    <!-- results:NAME end -->
+
+``python -m benchmarks.readme`` re-renders every region in place from the results files (after a benchmark
+wrote new ones); ``--check`` only says whether README.md is up to date (exit 1 if not).
+tests/test_readme_numbers.py checks the same, and that no measurement stands outside a region. To add
+numbers to the README: write them to a results file with a documented command, add a renderer here and
+its region there. Each renderer names the command that writes its files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"
+README = REPO / "README.md"
+
+REGION = re.compile(r"(<!-- results:(?P<name>[a-z0-9_]+) begin[^>]*-->\n)(?P<body>.*?)(<!-- results:(?P=name) end -->)",
+                    re.S)
+
+
+# ------------------------------------------------------------------------------------------ formatting
+
+
+def kb(num_bytes: float) -> str:
+    """Bytes as the README writes them: KB = 1000 bytes, 2 decimals below 10 KB."""
+    value = num_bytes / 1000
+    return f"{value:.2f} KB" if value < 10 else f"{value:.1f} KB"
+
+
+def signed(value: float, digits: int = 1, unit: str = " %") -> str:
+    """``+1.2 %`` / ``−1.2 %`` (a true minus sign, as in print)."""
+    text = f"{value:+.{digits}f}"
+    return text.replace("-", "−") + unit
+
+
+def mib(num_bytes: float) -> str:
+    return f"{num_bytes / 2**20:.0f} MB"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def load(path: str) -> dict:
+    return json.loads((RESULTS / path).read_text())
+
+
+# ------------------------------------------------------------------------------------------ bandwidth
+
+
+class Curve:
+    """One compressai-style JSON of benchmarks.bandwidth: mean bytes and RGB PSNR per setting."""
+
+    def __init__(self, path: str):
+        data = load(path)["results"]
+        self.bytes, self.psnr, self.bpp = data["bytes"], data["psnr-rgb"], data["bpp"]
+        self.settings = data.get("quality") or data.get("target-bpp")
+
+    def at(self, setting: float) -> tuple[float, float]:
+        i = self.settings.index(setting)
+        return self.bytes[i], self.psnr[i]
+
+
+def _avif_cell(avif: Curve, num_bytes: float, psnr: float) -> str:
+    from sr_codec.imaging.curves import interpolate_bytes_at_psnr
+
+    same = interpolate_bytes_at_psnr(avif.bytes, avif.psnr, psnr)
+    if same is not None:
+        saving = (1 - num_bytes / same) * 100
+        verdict = f"sr_codec saves {saving:.0f} %" if saving >= 0 else f"sr_codec needs {-saving:.0f} % more"
+        return f"{kb(same)} ({verdict})"
+    if psnr < min(avif.psnr):
+        smallest = min(range(len(avif.bytes)), key=avif.bytes.__getitem__)
+        return f"none this small: AVIF's smallest file (q{avif.settings[smallest]:g}) averages {kb(avif.bytes[smallest])}"
+    return "none: above AVIF's measured range"
+
+
+def bandwidth_default() -> str:
+    """docs/results/default_set: ``python -m benchmarks.bandwidth --out docs/results/default_set``."""
+    folder = "default_set/compressai"
+    avif = Curve(f"{folder}/avif.json")
+    rows = []
+    for label, name, setting in (("x4 (default)", "sr_codec-x4", 50), ("x2", "sr_codec-x2", 50),
+                                 ("x10", "sr_codec-x10", 50), ('`scale="auto"`, 0.12 bpp budget', "sr_codec-auto", 0.12)):
+        num_bytes, psnr = Curve(f"{folder}/{name}.json").at(setting)
+        rows.append(f"| {label} | {kb(num_bytes)} | {psnr:.2f} dB | {_avif_cell(avif, num_bytes, psnr)} |")
+    return "\n".join([
+        "**Bytes for the same picture** — `python -m benchmarks.bandwidth --out docs/results/default_set` (the built-in",
+        "scikit-image photos; `rocket.jpg` is read with its ICC profile applied, as `encode` reads it;",
+        "[full table](docs/results/default_set/bandwidth.md)), inner quality 50:",
+        "![RD curves](docs/results/default_set/bandwidth_rd.png)",
+        "",
+        "| at the default settings | bytes | PSNR | AVIF file for the same PSNR |",
+        "|---|---|---|---|",
+        *rows,
+    ])
+
+
+def bandwidth_bsd100() -> str:
+    """docs/results/bsd100_first20: ``python -m benchmarks.bandwidth --data ../shared/data/val/BSD100 --limit 20
+    --out docs/results/bsd100_first20`` (BD-rate on bpp, as benchmarks/bandwidth_report.py computes it)."""
+    from sr_codec.imaging.curves import bd_rate
+
+    folder = "bsd100_first20/compressai"
+    auto, x4 = Curve(f"{folder}/sr_codec-auto.json"), Curve(f"{folder}/sr_codec-x4.json")
+
+    def bd(test: Curve, codec: str) -> float:
+        ref = Curve(f"{folder}/{codec}.json")
+        return bd_rate(ref.bpp, ref.psnr, test.bpp, test.psnr)
+
+    x4_vs_avif = bd(x4, "avif")
+    fixed = ("Fixed scales alone do not beat AVIF where AVIF can reach" if x4_vs_avif > 0 else
+             "Fixed scales beat AVIF too") + f" (x4 {signed(x4_vs_avif, 0)} BD-rate)"
+    return "\n".join([
+        f'BD-rate of `scale="auto"` against full-resolution AVIF: **{signed(bd(auto, "avif"))}** on BSD100 (first 20 '
+        f'photos), WebP {signed(bd(auto, "webp"))}, JPEG {signed(bd(auto, "jpeg"))}',
+        "(`python -m benchmarks.bandwidth --data ../shared/data/val/BSD100 --limit 20 --out docs/results/bsd100_first20`;",
+        f"[full table](docs/results/bsd100_first20/bandwidth.md)). {fixed}; they win by existing below AVIF's floor.",
+    ])
+
+
+# ------------------------------------------------------------------------------------------ rate control
+
+
+def rate_control() -> str:
+    """docs/results/bsd100_all/rate_control.json: the command in its ``meta`` (that run's folder, committed)."""
+    data = load("bsd100_all/rate_control.json")
+    records = data["records"]
+    pixels = statistics.median(r["height"] * r["width"] for r in records)
+    rows, worse = [], 0
+    for entry in data["summary"]:
+        fast, avif, images = entry["modes"]["fast"], entry["classical"]["avif"], entry["images"]
+        delta = avif["sr_codec_minus_codec"]["fast"]["mean_delta_db"]
+        worse += avif["sr_codec_minus_codec"]["fast"]["worse"]
+        budget = entry["bpp"] * pixels / 8
+        budget_text = f"{budget:.0f} B" if budget < 1000 else kb(budget).replace(".00 ", " ")
+        if avif["fits"] < images:
+            ours = f"{fast['mean_psnr']:.2f} dB" + (f"; {signed(delta, 2, ' dB')} on the {avif['fits']} photos AVIF fits"
+                                                    if avif["fits"] > 1 else "")
+            theirs = f"fits {avif['fits']} of {images}"
+        else:
+            ours, theirs = f"{fast['mean_psnr']:.2f} dB ({signed(delta, 2, ' dB')})", f"{avif['mean_psnr']:.2f} dB"
+        wins = "/".join(str(fast["scale_wins"].get(s, 0)) for s in ("1", "2", "4", "10"))
+        rows.append(f"| {entry['bpp']:g} / {budget_text} | {ours} | {theirs} | {wins} | {fast['mean_seconds']:.2f} s |")
+    command = data["meta"]["command"]  # as run; its --out folder was then committed as docs/results/bsd100_all
+    guarantee = ("Never worse than AVIF at the same bytes on any photo and budget (the hull guarantee, also a test)."
+                 if worse == 0 else f"Worse than AVIF at the same bytes on {worse} photo-budgets.")
+    return "\n".join([
+        f"**Byte budgets (rate control)** — `{command}` on all {data['meta']['images']} photos",
+        "([table](docs/results/bsd100_all/rate_control.md)):",
+        "",
+        f"| budget (bpp / bytes per {pixels / 1e3:.0f} K-pixel photo) | sr_codec `max_bytes` | AVIF at the same bytes "
+        "| scale chosen (x1/x2/x4/x10) | fast encode, mean |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        guarantee,
+    ])
+
+
+# ------------------------------------------------------------------------------------------ learned sender
+
+
+def learned_sender() -> str:
+    """docs/results/learned_sender/x4.json, x2.json: ``python -m benchmarks.learned_sender --data
+    ../shared/data/val/BSD100 --scale 4`` (and ``--scale 2``)."""
+    x4, x2 = load("learned_sender/x4.json"), load("learned_sender/x2.json")
+
+    def fewer(d: dict) -> str:
+        return f"{-d['bd_rate_pct']:.1f} % fewer" if d["bd_rate_pct"] < 0 else f"{d['bd_rate_pct']:.1f} % more"
+
+    return "\n".join([
+        "**Learned sender** — `python -m benchmarks.learned_sender --data ../shared/data/val/BSD100 --scale 4` (and",
+        f"`--scale 2`; all {x4['photos']} {x4['data']} photos, AVIF q{x4['qualities'][0]}–{x4['qualities'][-1]}, whole "
+        "payloads): at equal bytes the learned thumbnail + its upscaler need",
+        f"**{fewer(x4)} bytes at x4** (BD-PSNR {signed(x4['bd_psnr_db'], 2, ' dB')}) and **{fewer(x2)} at x2** "
+        f"({signed(x2['bd_psnr_db'], 2, ' dB')}) than the bicubic",
+        f"thumbnail + the shipped upscaler; the thumbnail stays within {x4['thumb_psnr_db']:.1f} / "
+        f"{x2['thumb_psnr_db']:.1f} dB (mean) of the bicubic one.",
+    ])
+
+
+# ------------------------------------------------------------------------------------------ SR quality
+
+
+def _markdown_tables(text: str) -> dict[str, list[list[str]]]:
+    """``## heading`` -> the rows (cells) of the first table under it."""
+    tables: dict[str, list[list[str]]] = {}
+    heading = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            heading = line[3:].strip()
+        elif heading and line.startswith("|") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            tables.setdefault(heading, []).append(cells)
+    return tables
+
+
+def sr_quality() -> str:
+    """docs/results/sr_quality.md: the command on its first lines."""
+    text = (RESULTS / "sr_quality.md").read_text()
+    command = re.search(r"Command: `([^`]*)`", text).group(1)  # as run; its output was committed under docs/results
+    tables = _markdown_tables(text)
+    rows = []
+    for scale in ("x2", "x4", "x10"):
+        header, *body = tables[scale]
+        for cells in body:
+            rows.append(f"| {scale} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    check = re.search(r"Protocol check: (.*)", text).group(1)
+    return "\n".join([
+        "**Super-resolution quality** (Y-PSNR, the SR-paper protocol; in brackets the published value) —",
+        f"`{command}` ([table](docs/results/sr_quality.md), [models](docs/models.md)). {check}",
+        "",
+        "| scale | method | Set5 | Set14 | BSD100 |",
+        "|---|---|---|---|---|",
+        *rows,
+    ])
+
+
+# ------------------------------------------------------------------------------------------ speed
+
+
+def speed() -> str:
+    """docs/results/speed.json: ``python -m benchmarks.speed --peers ../shared/peers``."""
+    data = load("speed.json")
+    receiver = data["receiver"]
+    cases = data["cases"]
+
+    def case(kind: str, mp: float, scale: int, runtime: str | None = None) -> dict:
+        return next(c for c in cases if c["kind"] == kind and c["megapixels"] == mp and c["scale"] == scale
+                    and (runtime is None or c.get("runtime") == runtime))
+
+    scales = sorted({c["scale"] for c in cases if c["kind"] == "decode"})
+    keras_cold = [c["cold"] for c in cases if c.get("runtime") == "keras"]
+    rss12 = [c["peak_rss"] for c in cases if c.get("runtime") == "litert" and c["megapixels"] == 12.0]
+    keras12 = [c["peak_rss"] for c in cases if c.get("runtime") == "keras" and c["megapixels"] == 12.0]
+    warm = ", ".join(f"x{s} {ms(case('decode', 2.0, s, 'litert')['median_s'])} vs "
+                     f"{ms(case('decode', 2.0, s, 'keras')['median_s'])}" for s in scales)
+    espcn = next((c for c in cases if c["kind"] == "espcn" and c["megapixels"] == 2.0), None)
+    espcn_text = f"; OpenCV ESPCN x{espcn['scale']} {ms(espcn['median_s'])}" if espcn else ""
+    load_average = max(data["load_average_before"][0], data["load_average_after"][0])
+    loaded = f", load average up to {load_average:.1f}" if load_average > 1 else ""
+    return "\n".join([
+        f"**Speed** — `python -m benchmarks.speed --peers ../shared/peers` ([table](docs/results/speed.md), median of "
+        f"{data['repeats']},",
+        f"{data['machine']['cpu_count']}-core {data['machine']['machine']} machine{loaded}): the receiver's base install is "
+        f"{mib(receiver['install']['venv_bytes'])} without TensorFlow; a new",
+        f"process imports sr_codec and decodes a {receiver['payload']['width'] * receiver['payload']['height'] / 1e6:.1f} MP "
+        f"x{receiver['payload']['scale']} payload in {ms(receiver['cold_start']['median_s'])} (CLI "
+        f"{ms(receiver['cli']['median_s'])} wall; Keras needed {min(keras_cold):.0f}–{max(keras_cold):.0f} s);",
+        f"peak RSS of a 12 MP decode {mib(min(rss12))[:-3]}–{mib(max(rss12))} at every scale (Keras "
+        f"{min(keras12) / 2**30:.1f}–{max(keras12) / 2**30:.1f} GB). Warm 2 MP decodes,",
+        f"LiteRT vs Keras: {warm}{espcn_text}.",
+    ])
+
+
+REGIONS: dict[str, Callable[[], str]] = {
+    "bandwidth_default": bandwidth_default,
+    "bandwidth_bsd100": bandwidth_bsd100,
+    "rate_control": rate_control,
+    "learned_sender": learned_sender,
+    "sr_quality": sr_quality,
+    "speed": speed,
+}
+
+
+def render(text: str) -> str:
+    """``text`` (README.md) with every region re-rendered; a region without a renderer is an error."""
+    def one(match: re.Match) -> str:
+        name = match.group("name")
+        if name not in REGIONS:
+            raise KeyError(f"README region {name!r} has no renderer in benchmarks/readme.py")
+        return match.group(1) + REGIONS[name]().rstrip("\n") + "\n" + match.group(4)
+
+    return REGION.sub(one, text)
+
+
+def regions(text: str) -> dict[str, str]:
+    return {m.group("name"): m.group("body") for m in REGION.finditer(text)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when README.md is not what the results give")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    text = args.readme.read_text()
+    missing = set(REGIONS) - set(regions(text))
+    if missing:
+        print(f"README has no region for {sorted(missing)}", file=sys.stderr)
+        return 1
+    rendered = render(text)
+    if args.check:
+        if rendered != text:
+            print(f"{args.readme} is out of date: run python -m benchmarks.readme", file=sys.stderr)
+            return 1
+        return 0
+    if rendered != text:
+        args.readme.write_text(rendered)
+        print(f"updated {args.readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
