@@ -1,6 +1,15 @@
 """Scale-out numbers: ``python -m benchmarks.batch --data ../shared/data [--synthetic 10000] [--out docs/results]``.
 
-What is measured (results: ``batch.json`` and ``batch.md`` in ``--out``):
+``--sections runners`` (results: ``batch_runners.json`` and ``batch_runners.md`` in ``--out``): what a user
+waits for, each run a fresh process timed from outside: a plain single-process loop (``python -c``: read,
+``sr_codec.encode`` or ``decode``, write) against ``sr-codec batch`` with ``--runner auto`` (the default:
+in-process, moving to Ray only when the job pays for its start-up) and ``--runner ray``, same files, same
+options, interleaved in one run (the order rotates per repeat), median of ``--repeats``; on the validation
+photos (``val/BSD100``, ``val/Set14``, ``val/Set5``; never the training photos): encode at the defaults,
+encode with ``--max-bytes 3000`` (rate control), and decode of the default payloads to PNG.
+
+The other sections (``--sections encode,corrupt,memory,training``, the default; results: ``batch.json`` and
+``batch.md``):
 
 * **Batch encode throughput** on BSD100 + the training photos (``--data``: ``val/BSD100`` and
   ``train``): a plain Python loop (read, ``sr_codec.encode``, write, one process) against
@@ -239,6 +248,115 @@ def memory_section(work: Path, count: int, concurrency: int) -> dict:
     return results
 
 
+# ------------------------------------------------------------------------------------------ runners
+
+LOOP = """
+import sys, time
+from pathlib import Path
+import sr_codec
+from sr_codec.cli import parse_scale
+mode, listing, out, *flags = sys.argv[1:]
+options = dict(zip(flags[::2], flags[1::2]))
+kwargs = {"scale": parse_scale(options["--scale"])} if "--scale" in options else {}
+if "--max-bytes" in options:
+    kwargs["max_bytes"] = int(options["--max-bytes"])
+out = Path(out)
+out.mkdir(parents=True, exist_ok=True)
+for i, line in enumerate(Path(listing).read_text().split()):
+    data = Path(line).read_bytes()
+    try:
+        if mode == "encode":
+            (out / f"{i:05d}.src").write_bytes(sr_codec.encode(data, **kwargs))
+        else:
+            from PIL import Image
+            Image.fromarray(sr_codec.decode(data)).save(out / f"{i:05d}.png")
+    except sr_codec.SrCodecError:
+        pass
+"""
+
+
+def validation_photos(data: Path) -> list[Path]:
+    files = []
+    for name in ("BSD100", "Set14", "Set5"):
+        files += sorted(p for p in (data / "val" / name).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not files:
+        raise SystemExit(f"no photos under {data}/val/{{BSD100,Set14,Set5}}")
+    return files
+
+
+def _timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("RAY_ADDRESS", None)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
+    return seconds, done
+
+
+def runners_section(paths: list[Path], work: Path, repeats: int) -> dict:
+    """Plain loop vs ``sr-codec batch --runner auto`` vs ``--runner ray``, each a fresh process, interleaved."""
+    photos = list_file(paths, work / "photos.txt")
+    payload_dir = work / "payloads"  # the decode job's inputs: the defaults' payloads, made once
+    _timed([sys.executable, "-m", "sr_codec.batch", "encode", str(photos), "--out", str(payload_dir), "--no-progress",
+            "--runner", "local", "--scale", "4"])
+    payloads = list_file(sorted(payload_dir.rglob("*.src")), work / "payloads.txt")
+    jobs = {"encode, defaults (x4)": ("encode", photos, ["--scale", "4"]),
+            "encode, --max-bytes 3000 (rate control)": ("encode", photos, ["--max-bytes", "3000"]),
+            "decode to PNG": ("decode", payloads, [])}
+    results = {}
+    for name, (mode, listing, flags) in jobs.items():
+        files = len(listing.read_text().split())
+        runs: dict[str, list[float]] = {"plain loop": [], "batch --runner auto": [], "batch --runner ray": []}
+        notes: dict[str, str] = {}
+        quiet = True
+        for r in range(repeats):
+            order = list(runs)[r % 3:] + list(runs)[:r % 3]
+            for runner in order:
+                out = work / f"{mode}_{len(results)}_{runner.split()[-1]}_{r}"
+                if runner == "plain loop":
+                    seconds, _ = _timed([sys.executable, "-c", LOOP, mode, str(listing), str(out), *flags])
+                else:
+                    seconds, done = _timed([sys.executable, "-m", "sr_codec.batch", mode, str(listing), "--out",
+                                            str(out), "--no-progress", "--runner", runner.split()[-1], *flags])
+                    summary = done.stdout.splitlines()[-2]
+                    notes[runner] = summary.split("; ", 1)[1] if "; " in summary else ""
+                    quiet = quiet and done.stderr == ""
+                    if " 0 errors" not in summary:
+                        raise SystemExit(f"errors in {name}: {summary}")
+                runs[runner].append(seconds)
+                print(f"  {name}, repeat {r}: {runner} {seconds:.1f} s", flush=True)
+        loop = statistics.median(runs["plain loop"])
+        results[name] = {"files": files, "stderr_empty": quiet, "runners": {
+            runner: {"seconds": round(statistics.median(times), 2), "files_per_s": round(files / statistics.median(times), 2),
+                     "vs_loop": round(loop / statistics.median(times), 2), "runs_s": [round(t, 2) for t in times],
+                     "where": notes.get(runner, "this process")}
+            for runner, times in runs.items()}}
+    return results
+
+
+def runners_markdown(result: dict) -> str:
+    lines = [
+        "# sr-codec batch against a plain loop, on one machine",
+        "",
+        f"`{result['command']}` on {result['machine']} ({result['cpus']} CPUs), {result['date']}, Ray {result['ray']}. "
+        f"Load average {result['load_before']} before and {result['load_after']} after. Each run is a fresh process "
+        "(Python start-up, imports, models and, for Ray, its start-up included), timed from outside; the three runners "
+        "ran interleaved, in a rotating order; median of the runs listed.",
+        "",
+    ]
+    for name, job in result["runners"].items():
+        lines += [f"## {name}: {job['files']} validation photos (BSD100, Set14, Set5)", "",
+                  "| runner | median time | files/s | vs the plain loop | where it ran | runs |", "|---|---:|---:|---:|---|---|"]
+        for runner, r in job["runners"].items():
+            lines.append(f"| {runner} | {r['seconds']} s | {r['files_per_s']} | {r['vs_loop']}x | {r['where']} | "
+                         f"{r['runs_s']} |")
+        lines += ["", f"Batch runs printed nothing on stderr: {job['stderr_empty']}.", ""]
+    lines += ["Reproduce: `" + result["command"] + "`.", ""]
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------ training
 
 
@@ -343,8 +461,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-steps", type=int, default=60)
     p.add_argument("--concurrency", type=int, default=None, help="Ray actors (default: the CPU count)")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "results")
+    p.add_argument("--sections", default="encode,corrupt,memory,training",
+                   help="comma-separated: runners (batch_runners.*), or encode,corrupt,memory,training (batch.*)")
     a = p.parse_args(argv)
     a.data = a.data.resolve()  # list files and symlinks below need absolute paths
+    sections = set(a.sections.split(","))
     import ray
 
     cpus = os.cpu_count() or 1
@@ -354,7 +475,18 @@ def main(argv: list[str] | None = None) -> int:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "ray": ray.__version__,
               "load_before": [round(x, 2) for x in os.getloadavg()]}
     work = Path(tempfile.mkdtemp(prefix="sr_codec_batch_bench_"))
+    a.out.mkdir(parents=True, exist_ok=True)
     try:
+        if "runners" in sections:
+            paths = validation_photos(a.data)[: a.limit]
+            print(f"runners: {len(paths)} validation photos", flush=True)
+            result["runners"] = runners_section(paths, work / "runners", a.repeats)
+            result["load_after"] = [round(x, 2) for x in os.getloadavg()]
+            (a.out / "batch_runners.json").write_text(json.dumps(result, indent=1) + "\n")
+            (a.out / "batch_runners.md").write_text(runners_markdown(result))
+            print(f"wrote {a.out / 'batch_runners.md'}")
+            if sections == {"runners"}:
+                return 0
         start = time.perf_counter()
         ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
         result["ray_init_s"] = round(time.perf_counter() - start, 2)
@@ -373,7 +505,6 @@ def main(argv: list[str] | None = None) -> int:
             ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "batch.json").write_text(json.dumps(result, indent=1) + "\n")
     (a.out / "batch.md").write_text(markdown(result))
     print(f"wrote {a.out / 'batch.md'}")

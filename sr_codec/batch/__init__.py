@@ -24,6 +24,7 @@ filesystem every node shares.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import statistics
@@ -35,11 +36,9 @@ from dataclasses import dataclass, field
 from ..errors import SrCodecError
 from ..sender.builder import check_sender
 
-try:
-    import pyarrow  # noqa: F401
-    import ray.data  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError("sr_codec.batch needs the `scale` extra: pip install 'sr-codec[scale]' (ray[data], pyarrow)") from exc
+if importlib.util.find_spec("ray") is None or importlib.util.find_spec("pyarrow") is None:  # pragma: no cover
+    raise ImportError("sr_codec.batch needs the `scale` extra: pip install 'sr-codec[scale]' (ray[data], pyarrow)")
+# Ray itself is imported only when a job runs on it (importing ray.data alone takes a second or more).
 
 from .corpus import list_sources, plan_outputs
 from .results import ResultsWriter, default_location, finished
@@ -223,10 +222,8 @@ def transcode(
                           target_psnr=target_psnr, rate_mode=rate_mode, sender=sender, psnr=psnr, model=model,
                           device="gpu" if num_gpus > 0 else "cpu")
         if runner == "auto":
-            import ray
-
-            runner = "ray" if num_gpus > 0 or address or os.environ.get("RAY_ADDRESS") or ray.is_initialized() \
-                else "auto"
+            ray_running = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+            runner = "ray" if num_gpus > 0 or address or os.environ.get("RAY_ADDRESS") or ray_running else "auto"
         ray_args = dict(address=address, num_cpus=num_cpus, concurrency=concurrency, cpus_per_worker=cpus_per_worker,
                         num_gpus=num_gpus, batch_size=batch_size, verbose=verbose)
         workers = concurrency or max(1, int((num_cpus or _cpus()) // cpus_per_worker))
