@@ -29,6 +29,7 @@ from PIL import Image
 import sr_codec
 from conftest import require_browser
 from sr_codec.demo import browser
+from sr_codec.imaging.metrics import psnr
 
 TOLERANCE = 2
 REPO = browser.REPO_ROOT
@@ -56,11 +57,6 @@ def js_decode(page, payload: bytes, **options) -> dict:
 def js_pixels(result: dict) -> np.ndarray:
     data = np.frombuffer(base64.b64decode(result["data"]), np.uint8)
     return data.reshape(result["height"], result["width"], result["channels"])
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
 # ------------------------------------------------------------------------------------------ corpus
