@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from .sender.rate.calibrate import calibrate, main
 from .sender.rate.choose import (
-    AUTO_SCALES, DEFAULT_BITS_PER_PIXEL, DEFAULT_MAX_BYTES, DEFAULT_MAX_BYTES_CAP, DEFAULT_MIN_BYTES, RateChoice, choose,
-    default_budget, routes_for,
+    AUTO_SCALES, DEFAULT_BITS_PER_PIXEL, DEFAULT_MAX_BYTES_CAP, DEFAULT_MIN_BYTES, TARGET_CAP_BITS_PER_PIXEL, RateChoice,
+    choose, default_budget, routes_for, target_cap,
 )
-from .sender.rate.predictor import PROXY_FILE, GainCurve, GainTable
+from .sender.rate.predictor import GAIN_TABLE_FILE, OPTIMISE, GainCurve, GainTable, SpeedMap
 from .sender.rate.receiver_model import Receiver, RunNetwork
 from .sender.rate.search import first_at_least, highest_fitting
 from .sender.rate.session import Route, Trial
-from .sender.rate.strategies import FAST_MAX_DECODES
 
 __all__ = [
-    "AUTO_SCALES", "DEFAULT_BITS_PER_PIXEL", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_BYTES_CAP", "DEFAULT_MIN_BYTES", "FAST_MAX_DECODES", "PROXY_FILE", "GainCurve", "GainTable", "RateChoice",
-    "Receiver", "Route", "RunNetwork", "Trial", "calibrate", "choose", "default_budget", "first_at_least", "highest_fitting",
-    "routes_for",
+    "AUTO_SCALES", "DEFAULT_BITS_PER_PIXEL", "DEFAULT_MAX_BYTES_CAP", "DEFAULT_MIN_BYTES", "GAIN_TABLE_FILE", "OPTIMISE",
+    "TARGET_CAP_BITS_PER_PIXEL", "GainCurve", "GainTable", "RateChoice", "Receiver", "Route", "RunNetwork", "SpeedMap",
+    "Trial", "calibrate", "choose", "default_budget", "first_at_least", "highest_fitting", "routes_for", "target_cap",
 ]
 
 if __name__ == "__main__":

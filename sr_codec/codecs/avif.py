@@ -22,8 +22,17 @@ from .base import InnerCodec, register
 AVIF_SPEED_BY_PIXELS: tuple[tuple[int, int], ...] = ((16_384, 6), (32_768, 7), (65_536, 8))
 AVIF_LARGE_IMAGE_SPEED = 9
 PILLOW_AVIF_SPEED = 6
-CHROMA_SUBSAMPLINGS = ("4:2:0", "4:4:4")
 """Pillow's default libavif speed: what a plain .avif file is coded with."""
+CHROMA_SUBSAMPLINGS = ("4:2:0", "4:4:4")
+PROBE_SPEED = 9
+"""libavif speed of rate control's probes (:meth:`AvifCodec.for_probes`): 10-13x faster than speed 6 on large
+images; the gain table's speed map (``speeds`` in gain_table.json) carries its sizes and PSNRs to the final speed."""
+FINAL_SPEED_BY_PIXELS: tuple[tuple[int, int], ...] = ((16_384, 5), (1_100_000, 6), (3_500_000, 8))
+"""libavif speed of rate control's final encode by (low-res) pixel count: (largest pixel count, speed), then
+:data:`AVIF_LARGE_IMAGE_SPEED` above the last entry. The slowest speed whose one encode fits rate control's
+time target (about one plain speed-6 encode of the photo): speed 5 on thumbnails, Pillow's 6 up to a 1 MP
+image (the guarantee's anchor, scale 1, is a speed-6 file), 8 for a 12 MP photo's x2 low-res. Measured in
+docs/rate_control.md."""
 
 
 def avif_speed_for(height: int, width: int) -> int:
@@ -149,6 +158,26 @@ class AvifCodec(InnerCodec):
     def as_plain_file(self) -> AvifCodec:
         """This codec as a plain Pillow .avif file codes it: at Pillow's default speed unless one is set."""
         return self if self.speed is not None else dataclasses.replace(self, speed=PILLOW_AVIF_SPEED)
+
+    def at_speed(self, speed: int | None) -> AvifCodec:
+        """This codec at libavif ``speed`` (None: by image size, :func:`avif_speed_for`); same wire form."""
+        return self if speed == self.speed else dataclasses.replace(self, speed=speed)
+
+    def for_probes(self) -> AvifCodec:
+        """At :data:`PROBE_SPEED`, unless the caller set a speed (then every encode uses it)."""
+        return self if self.speed is not None else self.at_speed(PROBE_SPEED)
+
+    def for_final(self, height: int, width: int) -> AvifCodec:
+        """At :func:`final_speed_for` the image size, unless the caller set a speed."""
+        return self if self.speed is not None else self.at_speed(final_speed_for(height, width))
+
+
+def final_speed_for(height: int, width: int) -> int:
+    """The libavif speed of rate control's final encode of a ``height`` x ``width`` image (:data:`FINAL_SPEED_BY_PIXELS`)."""
+    for max_pixels, speed in FINAL_SPEED_BY_PIXELS:
+        if height * width <= max_pixels:
+            return speed
+    return AVIF_LARGE_IMAGE_SPEED
 
 
 register(AvifCodec())

@@ -48,6 +48,19 @@ class InnerCodec:
         """This codec configured as a plain Pillow file of its format is coded (the classical baseline)."""
         return self
 
+    def at_speed(self, speed: int | None) -> InnerCodec:
+        """The same codec at encoder ``speed`` (same wire id, same decoder); codecs without a speed setting: itself."""
+        return self
+
+    def for_probes(self) -> InnerCodec:
+        """The fast configuration rate control probes sizes and qualities with (itself when there is no speed)."""
+        return self
+
+    def for_final(self, height: int, width: int) -> InnerCodec:
+        """The configuration a chosen ``height`` x ``width`` (low-res) image is finally coded with: the slowest
+        that fits rate control's time target (itself when there is no speed setting)."""
+        return self
+
     def encode(self, rgb: np.ndarray, quality: int | None = None) -> bytes:
         """Compress ``rgb`` (uint8 H x W x 3) at ``quality`` (0..100; None = the codec's default)."""
         q = self.default_quality if quality is None else quality

@@ -59,9 +59,9 @@ def resolve_sender(sender: str, scale: int, codec: InnerCodec, weights_dir: Path
     Either way a photo the pair is not meant for (``rgb`` grey, or a tiny thumbnail:
     :func:`~sr_codec.sender.learned.learned_sender_suits`) gets the bicubic thumbnail.
     """
-    from .learned import learned_pair, learned_sender_suits
+    from .learned import learned_pair_for, learned_sender_suits
 
-    usable = codec.name == "avif" and scale > 1 and learned_pair(scale, weights_dir) is not None
+    usable = learned_pair_for(scale, codec.name, weights_dir) is not None
     if sender == "learned" and not usable:
         raise InputImageError(f"no learned sender for x{scale} with the {codec.name} inner codec")
     if rgb is not None and not learned_sender_suits(rgb, scale):
@@ -121,10 +121,13 @@ def check_mode(mode: object) -> str:
 class PayloadBuilder:
     """Turns (scale, quality, model tag) into payload bytes for one normalised image."""
 
-    def __init__(self, image: NormalisedImage, codec: InnerCodec, limits: Limits) -> None:
+    def __init__(self, image: NormalisedImage, codec: InnerCodec, limits: Limits,
+                 weights_dir: Path | str = zoo.WEIGHTS_DIR) -> None:
         self.image = image
         self.codec = codec
         self.limits = limits
+        self.weights_dir = weights_dir
+        """The folder whose learned pair makes ``sender="learned"`` thumbnails (the receiver's models' folder)."""
         self._low: dict[tuple[int, str], np.ndarray] = {}
         self._alpha: dict[int, int | bytes] = {}
 
@@ -133,13 +136,14 @@ class PayloadBuilder:
         key = (scale, sender)
         if key not in self._low:
             if sender == "learned":
-                from .learned import learned_low_res, learned_pair
+                from .learned import learned_low_res, learned_pair_for
 
-                pair = learned_pair(scale)
+                pair = learned_pair_for(scale, self.codec.name, self.weights_dir)
                 if pair is None:
-                    raise InputImageError(f"no learned sender for x{scale}")
+                    raise InputImageError(f"no learned sender for x{scale} with the {self.codec.name} inner codec")
                 # D corrects the bicubic thumbnail, which stays cached for the bicubic route.
-                self._low[key] = learned_low_res(self.image.rgb, scale, pair[0], bicubic_low_res=self.low_res(scale))
+                self._low[key] = learned_low_res(self.image.rgb, scale, pair[0], self.weights_dir,
+                                                 bicubic_low_res=self.low_res(scale))
             else:
                 self._low[key] = downsample(self.image.rgb, scale)
         return self._low[key]

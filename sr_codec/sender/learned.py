@@ -25,10 +25,25 @@ _runners: dict[tuple[str, str], DownscalerRunner] = {}
 _runners_lock = threading.Lock()
 
 
+#: The inner codec a learned pair is trained through (``python -m sr_codec.train.pair``): the only one it is used with.
+PAIR_CODEC = "avif"
+
+
 def learned_pair(scale: int, weights_dir: Path | str = zoo.WEIGHTS_DIR) -> tuple[str, str] | None:
     """(downscaler id, upscaler id) of the pair shipped for ``scale``; None when there is none."""
     entry = zoo.read_manifest(weights_dir).get("pairs", {}).get(str(int(scale)))
     return None if entry is None else (entry["downscaler"], entry["upscaler"])
+
+
+def learned_pair_for(scale: int, codec_name: str, weights_dir: Path | str = zoo.WEIGHTS_DIR) -> tuple[str, str] | None:
+    """The pair a payload at ``scale`` coded with the inner codec ``codec_name`` may use: the one rule.
+
+    A pair is trained through :data:`PAIR_CODEC` (AVIF), so only with it, and only above scale 1; None otherwise
+    or when ``weights_dir`` ships no pair for the scale (:func:`learned_pair`).
+    """
+    if codec_name != PAIR_CODEC or int(scale) <= 1:
+        return None
+    return learned_pair(scale, weights_dir)
 
 
 def is_grey(rgb: np.ndarray) -> bool:

@@ -12,14 +12,16 @@ import numpy as np
 from ... import codecs
 from ...errors import InputImageError, LimitExceededError, wrap_foreign
 from ...limits import Limits, resolve
+from ...imaging.resample import low_res_size
 from ...zoo import manifest as zoo
 from ..builder import PayloadBuilder, check_mode, check_scale, check_sender, effective_scale, load_for_encoding
 from .receiver_model import Receiver
-from .search import Q_MAX, Q_MIN
+from .search import PSNR_PER_QUALITY, Q_MAX, Q_MIN, first_at_least
 from .session import Route, Session, Trial
-from .final import code_at_full_size, final_codec, recode_slower
-from .proxy import mosaic_image, uses_proxy
-from .strategies import best_of, finalists_within, reaching
+from .final import final_codec_for, fit_final, size_curve
+from .mosaic import mosaic_image, uses_mosaic
+from .predictor import check_optimise
+from .strategies import best_of, finalists_roughly, finalists_within, reaching
 
 AUTO_SCALES = (1, 2, 4, 10)
 """The scales ``scale="auto"`` chooses among (each lowered for images smaller than it)."""
@@ -32,14 +34,22 @@ DEFAULT_MIN_BYTES = 1000
 (967 B); below it a thumbnail has too few bytes to be worth a super-resolution decode."""
 DEFAULT_MAX_BYTES_CAP = 40_000
 """The default budget's cap: a 12 MP photo gets 40 kB (0.027 bpp), not 94 kB, in a chat message."""
-DEFAULT_MAX_BYTES = DEFAULT_MIN_BYTES
-"""Kept for compatibility: the smallest default budget (see :func:`default_budget`)."""
+TARGET_CAP_BITS_PER_PIXEL = 0.5
+"""``target_psnr`` without ``max_bytes`` is capped (softly) at this many bits per input pixel (:func:`target_cap`):
+8 x the default budget, where a plain AVIF file of a BSD100 photo decodes at 30.7 dB on average; a textured photo
+asked for more than it can reach there gets the best payload within it and a :class:`TargetNotReachedWarning`."""
 
 
 def default_budget(height: int, width: int) -> int:
     """The soft byte budget of ``encode(img)`` / ``scale="auto"`` alone: :data:`DEFAULT_BITS_PER_PIXEL`
     of the image, at least :data:`DEFAULT_MIN_BYTES` and at most :data:`DEFAULT_MAX_BYTES_CAP`."""
     return int(min(max(DEFAULT_BITS_PER_PIXEL * height * width / 8, DEFAULT_MIN_BYTES), DEFAULT_MAX_BYTES_CAP))
+
+
+def target_cap(height: int, width: int) -> int:
+    """The soft byte cap of ``target_psnr`` without ``max_bytes``: :data:`TARGET_CAP_BITS_PER_PIXEL` of the image,
+    at least :data:`DEFAULT_MIN_BYTES`."""
+    return int(max(TARGET_CAP_BITS_PER_PIXEL * height * width / 8, DEFAULT_MIN_BYTES))
 
 
 @dataclass(frozen=True)
@@ -141,31 +151,37 @@ def choose(
     limits: Limits | None = None,
     receiver: Receiver | None = None,
     sender: str = "auto",
+    optimise: str = "psnr",
 ) -> RateChoice:
     """Rate control: what ``encode(image, scale=..., max_bytes=..., target_psnr=..., mode=...)`` does, with its report.
 
     ``scale``: ``"auto"`` (1, 2, 4 and 10) or one fixed scale (then only the quality is chosen).
     ``max_bytes``: the payload is at most this many bytes; :class:`LimitExceededError` when even
     the smallest setting is bigger. ``target_psnr``: the smallest payload whose decoded RGB PSNR
-    reaches it (within ``max_bytes`` if given); when none does, the best decoded PSNR there is
-    (``reached_target`` is then False). Neither: ``max_bytes=default_budget(height, width)``, soft.
+    reaches it (within ``max_bytes``, or else the soft cap :func:`target_cap`); when none does, the best
+    decoded PSNR there is (``reached_target`` is then False). Neither: ``max_bytes=default_budget(height,
+    width)``, soft. ``mode``: ``"fast"`` (decide on a cheap analysis at a fast probe speed, code only the
+    chosen route at full size; no network runs) or ``"best"`` (every route searched on the photo, every
+    network finalist decoded: the exhaustive guarantee).
     ``receiver``: the decoder to judge by (default: the shipped models, :meth:`Receiver.shipped`).
     ``sender``: the thumbnails to consider at scales above 1: ``"auto"`` (bicubic, and a shipped
     learned pair's beside it), ``"bicubic"`` or ``"learned"`` (only scales with a pair; scale 1 always stays).
+    ``optimise``: what the decoded picture is judged by, ``"psnr"`` (:data:`~sr_codec.sender.rate.predictor.OPTIMISE`;
+    the hook the perceptual metric will use).
     """
     started = time.perf_counter()
     check_sender(sender)
+    check_optimise(optimise)
     limits = resolve(limits)
     scales, max_bytes, target_psnr = _check_arguments(scale, quality, max_bytes, target_psnr, mode)
     codec = codecs.by_name(inner)
-    soft = max_bytes is None and target_psnr is None
+    soft = max_bytes is None
     with wrap_foreign(InputImageError, "encode"):
         img = load_for_encoding(image, limits)
         if soft:
-            max_bytes = default_budget(img.height, img.width)
-        budget = None if max_bytes is None else min(max_bytes, limits.max_payload_bytes)
+            max_bytes = default_budget(img.height, img.width) if target_psnr is None else target_cap(img.height, img.width)
+        budget = min(max_bytes, limits.max_payload_bytes)
         receiver = receiver if receiver is not None else Receiver.shipped(codec=codec)
-        builder = PayloadBuilder(img, codec, limits)
         from ..learned import is_grey, learned_sender_suits
 
         candidates = routes_for(img.height, img.width, scales, receiver)
@@ -176,45 +192,29 @@ def choose(
         if not routes:
             raise InputImageError(f"no {sender} route for scale {scale!r} with the {codec.name} inner codec")
         qrange = (codec.default_quality,) * 2 if codec.lossless else (Q_MIN, Q_MAX)
-        if uses_proxy(img.height, img.width, mode):
-            # decide on a mosaic of tiles at the same bits per pixel, then code the photo itself
-            proxy = PayloadBuilder(mosaic_image(img), codec, limits)
-            share = proxy.image.rgb.shape[0] * proxy.image.rgb.shape[1] / (img.height * img.width)
-            proxy_session = Session(proxy, receiver)
-            picked = _select(proxy_session, routes, None if budget is None else max(1, int(budget * share)),
-                             target_psnr, qrange, mode)
-            twin = Session(builder, receiver) if codec.as_plain_file() != codec else None  # scale 1's fast guide
-            session = Session(builder, receiver, lambda scale: final_codec(codec, img.height, img.width, scale), twin)
-            chosen, finalists = code_at_full_size(session, proxy_session, picked, routes, budget, qrange)
-        else:
-            # Scale 1 competes head-on with a plain file of the codec, so it is coded exactly as one: the
-            # guarantee's anchor. Its faster default configuration, when different, guides scale 1's searches.
-            hull = codec.as_plain_file()
-            twin = None
-            if hull.speed_for(img.height, img.width) != codec.speed_for(img.height, img.width):
-                twin = Session(builder, receiver)
-            session = Session(builder, receiver, lambda scale: hull if scale == 1 else codec, twin)
-            proxy_session = None
-            chosen, finalists = _select(session, routes, budget, target_psnr, qrange, mode)
-        final_session = session
-        if proxy_session is None and chosen is not None and mode == "fast":
-            chosen, final_session = recode_slower(session, chosen, budget, qrange,
-                                                  lambda scale: final_codec(codec, img.height, img.width, scale))
+        if mode == "fast":
+            return _fast(img, codec, limits, receiver, routes, budget, soft, max_bytes, target_psnr, qrange,
+                         optimise, started)
+        # best: every route searched on the photo itself, every network finalist decoded. Scale 1 competes
+        # head-on with a plain file of the codec, so it is coded exactly as one: the guarantee's anchor. Its
+        # faster default configuration, when different, guides scale 1's searches.
+        builder = PayloadBuilder(img, codec, limits, receiver.weights_dir or zoo.WEIGHTS_DIR)
+        hull = codec.as_plain_file()
+        twin = None
+        if hull.speed_for(img.height, img.width) != codec.speed_for(img.height, img.width):
+            twin = Session(builder, receiver)
+        session = Session(builder, receiver, lambda scale: hull if scale == 1 else codec, twin, optimise=optimise)
+        chosen, finalists = _select(session, routes, budget, target_psnr, qrange, mode)
         if chosen is None:
             if soft:
                 chosen = min(((r, qrange[0]) for r in routes), key=lambda f: session.size(*f))
             else:
-                smallest = min(((session.size(r, qrange[0]), r) for r in routes), key=lambda s: s[0])
-                raise LimitExceededError(
-                    f"no setting fits in {max_bytes} bytes: the smallest payload for this "
-                    f"{img.width} x {img.height} image is {smallest[0]} bytes "
-                    f"(scale {smallest[1].scale}, {codec.name} quality {qrange[0]})"
-                )
+                _no_fit(session, routes, qrange, max_bytes, img, codec)
         route, q = chosen
-        payload = final_session.payload(route, q)
+        payload = session.payload(route, q)
         limits.check_payload_bytes(len(payload))
-        real = final_session.known_real(route, q) if proxy_session is None else None
-        judged = real if real is not None else (proxy_session or final_session).estimate(route, q)
+        real = session.known_real(route, q)
+        judged = real if real is not None else session.estimate(route, q)
         return RateChoice(
             payload=payload,
             scale=route.scale,
@@ -226,10 +226,120 @@ def choose(
             max_bytes=None if soft else max_bytes,
             target_psnr=target_psnr,
             reached_target=None if target_psnr is None else judged >= target_psnr,
-            finalists=tuple((proxy_session or session).trial(r, qq) for r, qq in finalists),
-            encodes=session.encodes + (final_session.encodes if final_session is not session else 0)
-            + (proxy_session.encodes if proxy_session is not None else 0),
+            finalists=tuple(session.trial(r, qq) for r, qq in finalists),
+            encodes=session.encodes,
             network_decodes=session.network_decodes,
             seconds=time.perf_counter() - started,
             sender=route.sender,
         )
+
+
+def _no_fit(session: Session, routes, qrange, max_bytes, img, codec) -> None:
+    smallest = min(((session.size(r, qrange[0]), r) for r in routes), key=lambda s: s[0])
+    raise LimitExceededError(
+        f"no setting fits in {max_bytes} bytes: the smallest payload for this "
+        f"{img.width} x {img.height} image is {smallest[0]} bytes "
+        f"(scale {smallest[1].scale}, {codec.name} quality {qrange[0]})"
+    )
+
+
+def _fast(img, codec, limits, receiver, routes, budget, soft, max_bytes, target_psnr, qrange, optimise, started):
+    """Fast mode (issue 22): decide on a cheap analysis, then code only the chosen route at full size.
+
+    The analysis probes every route at the codec's probe speed on the photo (or on its mosaic, above
+    :data:`~sr_codec.sender.rate.mosaic.MOSAIC_MIN_PIXELS`), with sizes and PSNRs carried to each route's
+    final speed by the gain table's speed map; the chosen route is then coded by :func:`final.fit_final`.
+    """
+    h, w = img.height, img.width
+    folder = receiver.weights_dir or zoo.WEIGHTS_DIR
+    builder = PayloadBuilder(img, codec, limits, folder)
+    probe = codec.for_probes()
+    final_for = final_codec_for(codec, h, w)
+
+    def speed_map(scale: int):
+        lh, lw = low_res_size(h, w, scale)
+        return receiver.gains.speed_map(probe.speed_for(lh, lw), final_for(scale).speed_for(lh, lw), scale)
+
+    on_mosaic = uses_mosaic(h, w, "fast")
+    a_builder = PayloadBuilder(mosaic_image(img), codec, limits, folder) if on_mosaic else builder
+    share = a_builder.image.rgb.shape[0] * a_builder.image.rgb.shape[1] / (h * w)
+    analysis = Session(a_builder, receiver, lambda scale: probe, speed_map=speed_map, optimise=optimise)
+    a_budget = None if budget is None else max(1, int(budget * share))
+    chosen, finalists = None, []
+    if target_psnr is not None:
+        finalists = reaching(analysis, routes, target_psnr, a_budget, qrange, "fast")
+        if finalists:
+            chosen = min(finalists, key=lambda f: analysis.size(*f))
+    if chosen is None:
+        finalists = finalists_roughly(analysis, routes, a_budget, qrange)
+        chosen = best_of(analysis, finalists, "fast") if finalists else None
+    lo = qrange[0]
+    reached = chosen is not None and target_psnr is not None and analysis.estimate(*chosen) >= target_psnr
+
+    full_probe = Session(builder, receiver, lambda scale: probe) if on_mosaic else None
+    final = Session(builder, receiver, final_for, optimise=optimise)
+    def smallest() -> Route:  # the fallback when the analysis's choice does not fit after all (lowest quality)
+        return min(routes, key=lambda r: analysis.size(r, lo))
+
+    def order():
+        if chosen is not None:
+            yield chosen
+        if chosen is None or chosen[0] != smallest():
+            yield smallest(), lo
+
+    picked = None
+    for route, qa in order():
+        target_bytes = budget
+        if reached and (route, qa) == chosen:  # no more bytes than the analysis needed to reach the target
+            target_bytes = min(budget, max(1, round(analysis.size(route, qa) / share)))
+        curve = size_curve(analysis, route, 1 / share)
+        offset = 0.0
+        if full_probe is not None:  # the mosaic gives the curve's shape; one full-size probe its level
+            speed = speed_map(route.scale)
+            offset = (math.log(full_probe.size(route, qa)) + (speed.log_size_ratio if speed is not None else 0.0)
+                      - curve.at(qa))
+        q = fit_final(final, route, target_bytes, curve, offset, qrange)
+        if q is None and target_bytes != budget:
+            q = fit_final(final, route, budget, curve, offset, qrange)
+        if q is not None and reached and (route, qa) == chosen and not on_mosaic:
+            # the bytes were the analysis's guess; the final encode's own (cheap) prediction sets the quality:
+            # the lowest reaching the target, up to the highest within the budget
+            def reach(x: int, r: Route = route) -> float:
+                return final.estimate(r, x, final.safety(r))
+
+            top = q if reach(q) >= target_psnr else fit_final(final, route, budget, curve, offset, qrange)
+            if top is not None:
+                lowest = first_at_least(reach, target_psnr, lo, top, guess=top, slope=PSNR_PER_QUALITY)
+                q = top if lowest is None else lowest
+        if q is not None:
+            picked = (route, q, qa)
+            break
+    if picked is None:
+        if not soft:
+            _no_fit(final, [smallest()], qrange, max_bytes, img, codec)
+        picked = (smallest(), lo, lo)
+    route, q, qa = picked
+    payload = final.payload(route, q)
+    limits.check_payload_bytes(len(payload))
+    if on_mosaic:
+        real, judged = None, analysis.estimate(route, qa)
+    else:
+        judged = final.estimate(route, q)
+        real = judged if route.exact else None
+    return RateChoice(
+        payload=payload,
+        scale=route.scale,
+        quality=q,
+        model_id=route.model_id,
+        psnr_db=real,
+        estimate_db=judged,
+        mode="fast",
+        max_bytes=None if soft else max_bytes,
+        target_psnr=target_psnr,
+        reached_target=None if target_psnr is None else judged >= target_psnr,
+        finalists=tuple(analysis.trial(r, qq) for r, qq in finalists),
+        encodes=analysis.encodes + final.encodes + (full_probe.encodes if full_probe is not None else 0),
+        network_decodes=0,
+        seconds=time.perf_counter() - started,
+        sender=route.sender,
+    )

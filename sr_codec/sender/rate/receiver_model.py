@@ -33,6 +33,8 @@ class Receiver:
     gains: GainTable = field(default_factory=GainTable)
     learned_for: Callable[[int], str | None] = lambda scale: None
     """The upscaler id of the learned pair shipped for a scale (its downscaler makes the thumbnail), or None."""
+    weights_dir: Path | None = None
+    """The folder the models come from (None: ``sr_codec/weights``); the learned thumbnails are made with its pair."""
 
     @classmethod
     def shipped(
@@ -60,14 +62,13 @@ class Receiver:
             tag_for=lambda model_id: zoo.tag_for(model_id, folder),
             gains=GainTable.load(folder),
             learned_for=lambda scale: _learned_upscaler(scale, codec, folder),
+            weights_dir=folder,
         )
 
 
 def _learned_upscaler(scale: int, codec: InnerCodec, folder: Path) -> str | None:
-    """A learned pair is trained through AVIF: its upscaler id for AVIF at ``scale``, else None."""
-    from ..learned import learned_pair  # reads the manifest only; the downscaler runs when a thumbnail is made
+    """The upscaler id of the learned pair ``codec`` may use at ``scale`` (:func:`~sr_codec.sender.learned.learned_pair_for`)."""
+    from ..learned import learned_pair_for  # reads the manifest only; the downscaler runs when a thumbnail is made
 
-    if codec.name != "avif" or scale <= 1:
-        return None
-    pair = learned_pair(scale, folder)
+    pair = learned_pair_for(scale, codec.name, folder)
     return None if pair is None else pair[1]

@@ -108,3 +108,48 @@ def highest_fitting(
     if first_over is None:
         return hi
     return None if first_over == lo else first_over - 1
+
+
+def roughly_highest_fitting(
+    size_of: Callable[[int], float], budget: int, lo: int, hi: int, guess: int, close: int = 2, max_probes: int = 3
+) -> int | None:
+    """A high quality in [lo, hi] whose ``size_of`` fits ``budget``: within ``close`` steps of the highest, or the
+    best known after ``max_probes`` probes (more only while none fits). None when ``lo`` does not fit.
+
+    A secant on log size (the prior slope :data:`LOG_SIZE_PER_QUALITY` until two probes), never a bisection:
+    fast rate control's analysis, where the final search (:func:`~sr_codec.sender.rate.final.fit_final`) refines it.
+    """
+    fits: tuple[int, float] | None = None
+    over: tuple[int, float] | None = None
+    points: list[tuple[int, float]] = []
+    target = math.log(budget)
+    q = min(max(int(guess), lo), hi)
+    while True:
+        value = math.log(max(size_of(q), 1))
+        points.append((q, value))
+        if value <= target:
+            if fits is None or q > fits[0]:
+                fits = (q, value)
+        elif over is None or q < over[0]:
+            over = (q, value)
+        if fits is not None and (fits[0] == hi or (over is not None and over[0] - fits[0] <= close)
+                                 or len(points) >= max_probes):
+            return fits[0]
+        if fits is None and over is not None and over[0] == lo:
+            return None
+        left = lo if fits is None else fits[0] + 1
+        right = hi if over is None else over[0] - 1
+        if fits is not None and over is not None:
+            (xa, ta), (xb, tb) = fits, over
+            x = xa + (target - ta) / (tb - ta) * (xb - xa) if tb > ta else (xa + xb) / 2
+            if x - xa < close:  # the secant puts the highest fitting quality within reach of a known one
+                return xa
+        else:
+            slope = LOG_SIZE_PER_QUALITY
+            if len(points) >= 2:
+                (x1, t1), (x2, t2) = points[-2], points[-1]
+                if x1 != x2 and (t2 - t1) / (x2 - x1) > LOG_SIZE_PER_QUALITY / 8:
+                    slope = (t2 - t1) / (x2 - x1)
+            x = q + (target - value) / slope
+        # aim just under the budget: a fitting probe is worth more than an overshoot
+        q = min(max(int(math.floor(x)), left), right)

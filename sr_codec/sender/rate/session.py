@@ -13,13 +13,13 @@ from ...errors import InputImageError
 from ...imaging.resample import low_res_size, upsample_bicubic
 from ...zoo import manifest as zoo
 from ..builder import PayloadBuilder
-from .predictor import GainCurve
+from .predictor import GainCurve, SpeedMap
 from .receiver_model import Receiver
 from .search import PSNR_PER_QUALITY, Q_MAX, Q_MIN, first_at_least, highest_fitting
 
 UNCALIBRATED_MARGIN_DB = 3.0
-"""How far below the best measured PSNR a network finalist without a calibrated gain may be
-predicted and still get decoded (its prediction is then plain bicubic, a lower bound in practice)."""
+"""A network route without a calibrated gain curve is taken to decode at least bicubic minus this
+(:meth:`Session.lower_bound`): in ``mode="fast"`` it then beats the scale-1 anchor only by a wide margin."""
 
 
 LOWER_BOUND_RESIDUALS = 2.0
@@ -67,6 +67,10 @@ class Session:
     ``codec_for(scale)`` is the inner-codec configuration each scale is coded with (all of one
     wire id). ``twin``: a session on the same image with a faster configuration, whose searches
     only provide starting guesses (see :meth:`~sr_codec.codecs.InnerCodec.as_plain_file`).
+    ``speed_map(scale)``: set on an *analysis* session (fast mode), which probes at a fast speed
+    and stands for the final encode at another: :meth:`size` and :meth:`estimate` are then what the
+    final speed is predicted to give (:class:`~sr_codec.sender.rate.predictor.SpeedMap`).
+    ``optimise``: the quantity the gain curves predict (:data:`~sr_codec.sender.rate.predictor.OPTIMISE`).
     """
 
     def __init__(
@@ -75,11 +79,15 @@ class Session:
         receiver: Receiver,
         codec_for: Callable[[int], InnerCodec] | None = None,
         twin: Session | None = None,
+        speed_map: Callable[[int], SpeedMap | None] | None = None,
+        optimise: str = "psnr",
     ) -> None:
         self.builder = builder
         self.receiver = receiver
         self.codec_for = codec_for or (lambda scale: builder.codec)
         self.twin = twin
+        self.speed_map = speed_map or (lambda scale: None)
+        self.optimise = optimise
         self.rgb = builder.image.rgb
         self.height, self.width = self.rgb.shape[:2]
         self._bitstreams: dict[tuple[int, str, int], bytes] = {}
@@ -108,8 +116,15 @@ class Session:
             self._payloads[key] = self.builder.pack(route.scale, bitstream, self._tags[route.model_id])
         return self._payloads[key]
 
+    def probed(self) -> list[tuple[Route, int]]:
+        """Every (route, quality) whose payload this session has made."""
+        return list(self._payloads)
+
     def size(self, route: Route, quality: int) -> int:
-        return len(self.payload(route, quality))
+        """Payload bytes; in an analysis session, the bytes predicted at the final speed (``speed_map``)."""
+        n = len(self.payload(route, quality))
+        speed_map = self.speed_map(route.scale)
+        return n if speed_map is None else max(1, round(n * math.exp(speed_map.log_size_ratio)))
 
     def low_res(self, scale: int, quality: int, sender: str = "bicubic") -> np.ndarray:
         """The low-res image as the receiver decodes it."""
@@ -128,11 +143,17 @@ class Session:
         return 8.0 * len(self.bitstream(scale, quality, sender)) / (h * w)
 
     def curve(self, route: Route) -> GainCurve | None:
-        return None if route.exact else self.receiver.gains.curve(route.model_id)
+        return None if route.exact else self.receiver.gains.curve(route.model_id, self.optimise)
+
+    def speed_gain(self, route: Route, quality: int) -> float:
+        """What the final speed adds to the decoded PSNR at the same bytes (0 outside an analysis session)."""
+        speed_map = self.speed_map(route.scale)
+        return 0.0 if speed_map is None else speed_map.gain.at(self.low_res_bpp(route.scale, quality, route.sender))
 
     def estimate(self, route: Route, quality: int, offset: float = 0.0) -> float:
-        """Predicted decoded PSNR: exact without a network, else bicubic + the network's gain - ``offset``."""
-        base = self.bicubic_psnr(route.scale, quality, route.sender)
+        """Predicted decoded PSNR: exact without a network, else bicubic + the network's gain - ``offset``
+        (in an analysis session, plus the final speed's gain at the same bytes: :meth:`speed_gain`)."""
+        base = self.bicubic_psnr(route.scale, quality, route.sender) + self.speed_gain(route, quality)
         if route.exact:
             return base
         curve = self.curve(route)
@@ -152,15 +173,11 @@ class Session:
         bicubic - :data:`UNCALIBRATED_MARGIN_DB`.
         """
         if route.exact:
-            return self.bicubic_psnr(route.scale, quality)
+            return self.estimate(route, quality)
         curve = self.curve(route)
         if curve is None:
-            return self.bicubic_psnr(route.scale, quality, route.sender) - UNCALIBRATED_MARGIN_DB
+            return self.estimate(route, quality) - UNCALIBRATED_MARGIN_DB
         return self.estimate(route, quality) - LOWER_BOUND_RESIDUALS * curve.residual_db
-
-    def margin(self, route: Route) -> float:
-        curve = self.curve(route)
-        return UNCALIBRATED_MARGIN_DB if curve is None else 2.0 * curve.residual_db
 
     def real(self, route: Route, quality: int) -> float:
         """The decoded RGB PSNR, exactly as ``decode`` would show it (runs the network if the route has one)."""

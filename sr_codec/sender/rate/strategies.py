@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 
+from .search import roughly_highest_fitting
+from ...imaging.resample import low_res_size
 from .session import Route, Session, lowest_reaching, top_quality
-
-FAST_MAX_DECODES = 0
-"""Network runs ``mode="fast"`` does: none (it predicts; encoding never imports TensorFlow)."""
-
 
 def finalists_within(session: Session, routes: Sequence[Route], budget: int | None, qrange: tuple[int, int]) -> list[tuple[Route, int]]:
     """Each route at the highest quality whose payload fits ``budget`` (None = any size)."""
@@ -21,18 +19,46 @@ def finalists_within(session: Session, routes: Sequence[Route], budget: int | No
     return finalists
 
 
+PROBE_Q_AT_QUARTER_BPP = 31.0
+PROBE_Q_PER_DOUBLING = 15.0
+"""AVIF at the probe speed: quality ~ 31 + 15 log2(low-res bpp / 0.25) (BSD100-like photos, 0.25-4 bpp), a first guess."""
+
+
+def finalists_roughly(session: Session, routes: Sequence[Route], budget: int, qrange: tuple[int, int]) -> list[tuple[Route, int]]:
+    """Each route at a quality within a couple of steps of the highest that fits ``budget`` (fast mode's analysis:
+    2-3 probes a route, :func:`~sr_codec.sender.rate.search.roughly_highest_fitting`). Each route's first guess
+    is the size model above, shifted by what the routes already searched on this image found."""
+    lo, hi = qrange
+    finalists = []
+    shifts: list[float] = []
+
+    def model(scale: int) -> float:
+        h, w = low_res_size(session.height, session.width, scale)
+        bpp = 8.0 * budget / (h * w)
+        return PROBE_Q_AT_QUARTER_BPP + PROBE_Q_PER_DOUBLING * math.log2(max(bpp, 1e-6) / 0.25)
+
+    for route in routes:
+        guess = round(model(route.scale) + (sum(shifts) / len(shifts) if shifts else 0.0))
+        q = roughly_highest_fitting(lambda x, r=route: session.size(r, x), budget, lo, hi, guess)
+        if q is not None:
+            finalists.append((route, q))
+            if lo < q < hi:
+                shifts.append(q - model(route.scale))
+    return finalists
+
+
 def best_of(session: Session, finalists: list[tuple[Route, int]], mode: str) -> tuple[Route, int]:
     """The finalist with the best decoded PSNR (ties: fewer bytes).
 
-    ``"best"``: every finalist decoded for real. ``"fast"``: routes without a network are exact;
-    a network route is predicted (:meth:`Session.estimate`) and may only beat the scale-1
+    ``"best"``: every finalist decoded for real. ``"fast"``: routes without a network are exact (but for
+    the final speed's map in an analysis session); a network route is predicted (:meth:`Session.estimate`) and may only beat the scale-1
     anchor (the inner codec alone) when its :meth:`Session.lower_bound` does too: the guarantee.
     """
     if len(finalists) == 1:
         return finalists[0]
     if mode == "best":
         return max(finalists, key=lambda f: (session.real(*f), -session.size(*f)))
-    anchor = max((session.real(r, q) for r, q in finalists if r.exact and r.scale == 1), default=-math.inf)
+    anchor = max((session.estimate(r, q) for r, q in finalists if r.exact and r.scale == 1), default=-math.inf)
     allowed = [f for f in finalists if f[0].exact or session.lower_bound(*f) >= anchor]
     return max(allowed, key=lambda f: (session.estimate(*f), -session.size(*f)))
 

@@ -1,14 +1,11 @@
-"""Fast rate control for large photos: decide on a mosaic of sampled tiles, then code the whole photo once or twice.
+"""The tile mosaic fast rate control analyses a large photo on: sampled tiles side by side.
 
-On a 2 MP photo one full-resolution AVIF encode at libavif speed 6 takes ~2 s and a full bicubic
-decode + PSNR ~0.2 s, so searching on the photo itself cannot fit a few hundred milliseconds.
-Instead a *mosaic* of :data:`PROXY_TILES` tiles of :data:`TILE_SIDE` pixels, spread evenly over
-the photo (about 0.2 MP), stands in for it: every route is searched on the mosaic at a budget in
-proportion to its pixels (bits per pixel are what carry over), exactly as a small image is
-(low-res encodes at fast speeds, the calibrated gain table, no network). Only the winning
-route is then coded at full size: its quality starts at the mosaic's answer and is corrected by
-the real sizes (:func:`~sr_codec.sender.rate.search.highest_fitting`, typically 1-3 encodes).
-At most one scale's low-res image of the photo is held at once.
+On a 2 MP photo one full-resolution AVIF encode at libavif speed 6 takes ~1 s here and a full
+bicubic decode + PSNR ~0.2 s, so searching on the photo itself cannot fit the time of one plain
+encode. Instead a *mosaic* of :data:`MOSAIC_TILES` tiles of :data:`TILE_SIDE` pixels, spread
+evenly over the photo (about 0.2 MP), stands in for it: every route is probed on the mosaic at a
+budget in proportion to its pixels (bits per pixel are what carry over); only the winning route
+is then coded at full size (:mod:`~sr_codec.sender.rate.final`).
 
 The price: the full photo's decoded PSNR is predicted, not measured (``RateChoice.psnr_db`` is
 None), and the scale-1 anchor of the guarantee is judged on the mosaic.
@@ -22,15 +19,16 @@ import numpy as np
 
 from ...imaging.normalise import NormalisedImage
 
-PROXY_MIN_PIXELS = 1_000_000
-"""Photos with more pixels than this are decided on a mosaic in ``mode="fast"`` (BSD100's 0.15 MP are not)."""
+MOSAIC_MIN_PIXELS = 500_000
+"""Photos with more pixels than this are analysed on a mosaic in ``mode="fast"`` (BSD100's 0.15 MP are not:
+below about twice the mosaic's own pixels it saves less than its one extra full-size probe costs)."""
 TILE_SIDE = 160
 """Tile side in pixels: a multiple of every automatic scale (1, 2, 4, 10), so each tile's low-res is whole."""
-PROXY_TILES = 8
+MOSAIC_TILES = 8
 """Tiles in the mosaic (4 x 2, 0.2 MP)."""
 
 
-def tile_origins(height: int, width: int, tiles: int = PROXY_TILES, side: int = TILE_SIDE) -> list[tuple[int, int]]:
+def tile_origins(height: int, width: int, tiles: int = MOSAIC_TILES, side: int = TILE_SIDE) -> list[tuple[int, int]]:
     """Top-left corners of ``tiles`` tiles of ``side`` pixels on a regular grid over the image (cells' centres)."""
     rows = max(1, min(height // side, round(math.sqrt(tiles * height / width))))
     cols = max(1, min(width // side, math.ceil(tiles / rows)))
@@ -43,7 +41,7 @@ def tile_origins(height: int, width: int, tiles: int = PROXY_TILES, side: int = 
     return origins[:tiles] if len(origins) > tiles else origins
 
 
-def mosaic(rgb: np.ndarray, tiles: int = PROXY_TILES, side: int = TILE_SIDE) -> np.ndarray:
+def mosaic(rgb: np.ndarray, tiles: int = MOSAIC_TILES, side: int = TILE_SIDE) -> np.ndarray:
     """The sampled tiles side by side, ``ceil(n / cols)`` rows of up to 4 (missing cells repeat the last tile)."""
     height, width = rgb.shape[:2]
     origins = tile_origins(height, width, tiles, side)
@@ -64,5 +62,6 @@ def mosaic_image(image: NormalisedImage) -> NormalisedImage:
     return replace(image, rgb=mosaic(image.rgb), alpha=None)
 
 
-def uses_proxy(height: int, width: int, mode: str) -> bool:
-    return mode == "fast" and height * width > PROXY_MIN_PIXELS and min(height, width) >= TILE_SIDE
+def uses_mosaic(height: int, width: int, mode: str) -> bool:
+    """Whether rate control analyses this photo on its mosaic (fast mode, large photos)."""
+    return mode == "fast" and height * width > MOSAIC_MIN_PIXELS and min(height, width) >= TILE_SIDE
