@@ -2,8 +2,10 @@
 
     python -m benchmarks.rate_control --data ../shared/data/val/BSD100 --bpp 0.02 0.05 0.1 0.25 0.5 \\
         [--limit N] [--mode fast best] [--weights-dir DIR] --out results/rate_control
-    python -m benchmarks.rate_control --fast-report --data ../shared/data/val/BSD100 \\
-        --bpp 0.03 0.0625 0.125 0.25 --sizes 2 12 --out results/rate_fast   (issue 13's numbers)
+    python -m benchmarks.rate_control --v2 --data ../shared/data/val/BSD100 --bpp 0.02 0.05 0.0625 0.1 0.15 0.25 0.4 0.5 \\
+        --best --large "2 MP" "12 MP" --out results/rate_v2                 (issue 22's statistics)
+    python -m benchmarks.rate_control --v2 --data ../shared/data/val/BSD100 --timing "0.4 MP" "2 MP" "12 MP" \\
+        --out results/rate_v2_timing                                          (issue 22's timings)
 
 For every image and budget (bytes = bpp x pixels / 8, whole payloads and whole files):
 
@@ -39,29 +41,10 @@ import numpy as np
 
 from benchmarks.common.codecs import LABELS
 from benchmarks.common.data import image_paths, load_rgb
+from benchmarks.common.rate_fast import classical_at_budget
 
 DEFAULT_BPP = (0.02, 0.05, 0.1, 0.25, 0.5)
 CLASSICAL = ("avif", "webp", "jpeg")
-
-
-def classical_at_budget(image: np.ndarray, name: str, max_bytes: int) -> dict:
-    """A full-resolution Pillow file of ``name`` at the highest quality that fits ``max_bytes``."""
-    from sr_codec import codecs
-    from sr_codec.imaging.metrics import psnr
-    from sr_codec.rate import highest_fitting
-
-    codec = codecs.by_name(name).as_plain_file()
-    files: dict[int, bytes] = {}
-
-    def size(q: int) -> int:
-        if q not in files:
-            files[q] = codec.encode_file(image, q)
-        return len(files[q])
-
-    q = highest_fitting(size, max_bytes)
-    if q is None:
-        return {"quality": None, "bytes": None, "psnr": None, "smallest_bytes": size(0)}
-    return {"quality": q, "bytes": len(files[q]), "psnr": psnr(image, codec.decode(files[q]))}
 
 
 def decode_payload(payload: bytes, weights_dir: Path | None, device: str | None) -> np.ndarray:
@@ -272,19 +255,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights-dir", type=Path, help="models to encode and decode with (default: the shipped ones)")
     parser.add_argument("--device", choices=["cpu", "gpu"], help="where networks run (default: automatic)")
     parser.add_argument("--out", type=Path, default=Path("results/rate_control"))
-    fast = parser.add_argument_group("issue 13's fast-mode report (benchmarks/common/rate_fast.py)")
-    fast.add_argument("--fast-report", action="store_true", help="times, quality lost, guarantee and BD-rate of fast mode")
-    fast.add_argument("--train", default="../shared/data/train/sun_hays80", help="photos upscaled to --sizes")
-    fast.add_argument("--sizes", type=float, nargs="*", default=[2.0, 12.0], help="large-photo sizes, megapixels")
-    fast.add_argument("--large-photos", type=int, default=3)
+    fast = parser.add_argument_group("issue 22's rate control v2 report (benchmarks/common/rate_fast.py)")
+    fast.add_argument("--v2", action="store_true", help="guarantee statistic, loss vs best, BD-rate; or --timing")
+    fast.add_argument("--train", default="../shared/data/train/sun_hays80", help="photos the large mosaics are made of")
+    fast.add_argument("--large", nargs="*", default=[], help="large mosaics in the statistic: '2 MP', '12 MP'")
+    fast.add_argument("--large-photos", type=int, default=5)
+    fast.add_argument("--large-bpp", type=float, nargs="+", default=[0.03, 0.1, 0.3])
+    fast.add_argument("--best", action="store_true", help="also mode='best' on the BSD100 photos")
+    fast.add_argument("--best-large", action="store_true", help="also mode='best' on the large mosaics (slow)")
+    fast.add_argument("--bd-bpp", type=float, nargs="+", default=[0.0625, 0.15, 0.4],
+                      help="the budgets the default path's BD-rate curve is drawn through")
+    fast.add_argument("--workers", type=int, default=2)
+    fast.add_argument("--timing", nargs="*", help="time these sizes instead: '0.4 MP' '2 MP' '12 MP'")
+    fast.add_argument("--photos", type=int, default=20, help="photos per timed size")
     fast.add_argument("--timing-bpp", type=float, default=0.1, help="the max_bytes budget timed")
-    fast.add_argument("--target", type=float, default=30.0, help="the target_psnr timed")
-    fast.add_argument("--share-limit", type=int, default=20, help="images also run without the slower final encode")
-    fast.add_argument("--speed-share", action="store_true",
-                      help="only: the default budget's choice with and without the slower final encode (PSNR, bytes)")
+    fast.add_argument("--repeats", type=int, default=1, help="timed runs per photo (the fastest counts)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.fast_report:
+    if args.v2:
         from benchmarks.common import rate_fast
 
         return rate_fast.run(args)

@@ -301,24 +301,25 @@ def test_peers_run_when_shared_peers_exist(small_photo):
 def test_the_fast_rate_report_counts_guarantee_violations_and_quality_lost():
     from benchmarks.common import rate_fast
 
-    def record(ours, avif_at_budget, fast, best):
-        curve = {"bytes": [1000, 2000, 4000], "psnr": [25.0, 27.0, 29.0]}
-        return {
-            "pixels": 1, "plain_avif_s": 1.0, "max_bytes_s": 2.0, "target_psnr_s": 3.0, "default_s": 0.5,
-            "sr": {"bytes": [900, 1800, 3600], "psnr": ours, "avif_at_budget": avif_at_budget},
-            "default_fast_psnr": fast, "default_best_psnr": best,
-            "fixed_x4": curve, "avif": curve, "webp": curve,
-        }
+    def row(bpp, ours, avif, best):
+        return {"bpp": bpp, "fast": {"scale": 1, "sender": "bicubic", "bytes": int(1000 * bpp / 0.1), "psnr": ours,
+                                     "encodes": 10},
+                "avif": {"psnr": avif}, "best": {"psnr": best}}
 
-    summary = rate_fast.summarise_bsd([
-        record([25.0, 27.0, 29.0], [None, 26.5, 29.5], fast=25.0, best=25.2),  # one violation (29 < 29.5)
-        record([25.0, 27.0, 29.0], [None, 26.0, 28.0], fast=25.0, best=25.0),
-    ])
-    assert summary["guarantee"] == {"violations": 1, "checks": 4}
-    assert summary["quality_lost_vs_best_db"]["worst"] == pytest.approx(0.2)
-    assert summary["quality_lost_vs_best_db"]["mean"] == pytest.approx(0.1)
-    assert summary["times"]["default_ratio_to_plain_avif"] == pytest.approx(0.5)
-    assert summary["bd_rate"]["default_vs_avif"]["mean_pct"] < 0  # 10 % fewer bytes at every PSNR
+    curve = {"bytes": [900, 2000, 4000, 8000], "psnr": [24.0, 26.0, 28.0, 30.0]}
+    records = [
+        {"photo": "a", "pixels": 80_000, "avif_curve": curve,
+         "rows": [row(0.1, 25.0, None, 25.2), row(0.2, 27.0, 27.15, 27.0), row(0.4, 29.0, 28.5, 29.0)]},
+        {"photo": "b", "pixels": 80_000, "avif_curve": curve,
+         "rows": [row(0.1, 25.0, 25.0, 25.0), row(0.2, 27.0, 27.05, 27.0), row(0.4, 29.0, 29.0, 29.0)]},
+    ]
+    summary = rate_fast.summarise_stats(records, [0.1, 0.2, 0.4])
+    assert summary["budgets_where_avif_fits"] == 5
+    assert summary["worse_than_avif_by_more_than_0.1_db"] == 1  # 27.0 < 27.15 - 0.1; 27.0 vs 27.05 is within
+    assert summary["mean_loss_vs_best_db"] == pytest.approx(0.2 / 6)
+    assert summary["bd_rate_vs_avif_pct"]["photos"] == 2 and summary["bd_rate_vs_avif_pct"]["mean"] < 0
+    out = rate_fast.compressai_json(records, "n", "d", [0.1, 0.2, 0.4])
+    assert set(out) == {"name", "description", "results"} and len(out["results"]["psnr-rgb"]) == 3
 
 
 def test_auto_rez_fits_the_budget_and_picks_the_best_factor_by_psnr():

@@ -258,3 +258,27 @@ def test_four_four_four_avif_is_stored_bare_and_its_container_rebuilt_byte_for_b
 
     with pytest.raises(InputImageError):
         AvifCodec(subsampling="4:2:2")
+
+
+def test_the_speeds_are_chosen_in_one_place_and_the_codec_makes_its_slower_configurations(photo):
+    """Issue 23: rate control asks the codec for its probe and final configurations; it builds none itself."""
+    from pathlib import Path
+
+    from sr_codec.codecs import avif
+
+    rgb = np.ascontiguousarray(photo[:64, :96])
+    codec = get_codec("avif")
+    assert codec.at_speed(8).encode(rgb, 30) == AvifCodec(speed=8).encode(rgb, 30)
+    assert codec.at_speed(None) is codec
+    assert codec.for_probes().speed == avif.PROBE_SPEED
+    assert codec.for_final(81, 121).speed == avif.final_speed_for(81, 121) <= avif.avif_speed_for(81, 121)
+    assert codec.as_plain_file().speed == avif.PILLOW_AVIF_SPEED
+    fixed = AvifCodec(speed=7)  # a caller's speed is kept everywhere
+    assert fixed.for_probes() == fixed.for_final(3000, 4000) == fixed.as_plain_file() == fixed
+    for name in ("webp", "jpeg", "png"):
+        other = get_codec(name)
+        assert other.at_speed(3) is other.for_probes() is other.for_final(10, 10) is other
+    rate_dir = Path(avif.__file__).resolve().parents[1] / "sender"
+    for path in rate_dir.rglob("*.py"):
+        text = path.read_text()
+        assert "type(codec)(" not in text and "speed=" not in text.replace("speed_for", ""), path

@@ -647,3 +647,107 @@ def test_sender_narrows_the_routes_rate_control_weighs():
         rate.choose(image, scale=4, max_bytes=budget(image, 0.3), sender="learned", receiver=receiver)
     with pytest.raises(InputImageError, match="sender must be one of"):
         rate.choose(image, max_bytes=900, sender="nearest", receiver=receiver)
+
+
+# ------------------------------------------------------------------- one rule, one folder (issue 23)
+
+
+def test_the_learned_pair_rule_is_one_function_every_consumer_follows(monkeypatch):
+    """``learned_pair_for`` alone says when a learned pair applies: encode, rate control's receiver and calibration."""
+    from sr_codec.sender import learned
+    from sr_codec.sender.builder import resolve_sender
+
+    avif, webp = codecs.by_name("avif"), codecs.by_name("webp")
+    assert learned.learned_pair_for(1, "avif") is None and learned.learned_pair_for(4, "webp") is None
+    assert learned.learned_pair_for(4, "avif") == learned.learned_pair(4)
+    monkeypatch.setattr(learned, "learned_pair_for", lambda scale, codec_name, weights_dir=None: None)
+    assert resolve_sender("auto", 4, avif) == "bicubic"
+    with pytest.raises(InputImageError, match="no learned sender"):
+        resolve_sender("learned", 4, avif)
+    assert rate.Receiver.shipped(codec=avif).learned_for(4) is None
+    monkeypatch.setattr(learned, "learned_pair_for",
+                        lambda scale, codec_name, weights_dir=None: ("d", "u") if codec_name == "webp" else None)
+    assert resolve_sender("auto", 4, webp) == "learned" and rate.Receiver.shipped(codec=webp).learned_for(4) == "u"
+
+
+def test_learned_thumbnails_come_from_the_weights_folder_rate_control_is_given(tmp_path, monkeypatch):
+    import shutil
+
+    from sr_codec.sender import learned
+
+    if learned.learned_pair(4) is None:
+        pytest.skip("no learned pair shipped")
+    folder = tmp_path / "weights"
+    shutil.copytree(zoo.WEIGHTS_DIR, folder)
+    used = []
+    original = learned.downscaler_runner
+
+    def recording(down_id, weights_dir=zoo.WEIGHTS_DIR):
+        used.append(Path(weights_dir))
+        return original(down_id, weights_dir)
+
+    monkeypatch.setattr(learned, "downscaler_runner", recording)
+    image = IMAGES["astronaut"]
+    receiver = rate.Receiver.shipped(folder)
+    assert receiver.weights_dir == folder
+    for mode in ("fast", "best"):
+        choice = rate.choose(image, scale=4, sender="learned", max_bytes=budget(image, 0.5), mode=mode,
+                             receiver=receiver)
+        assert choice.sender == "learned"
+    assert used and set(used) == {folder}
+
+
+def test_the_gain_table_loads_under_its_old_name(tmp_path):
+    table = rate.GainTable.load()
+    assert table.curves and table.speeds, "the shipped gain_table.json has network curves and speed maps"
+    (tmp_path / "rate_proxy.json").write_text(__import__("json").dumps(table.to_json()))
+    assert rate.GainTable.load(tmp_path) == table
+    assert rate.GainTable.load(tmp_path / "missing") == rate.GainTable()
+
+
+def test_the_public_rate_names_are_live():
+    """Issue 23: no constant nobody enforces, no alias of another constant."""
+    assert not hasattr(rate, "FAST_MAX_DECODES") and not hasattr(rate, "DEFAULT_MAX_BYTES")
+    from sr_codec.sender.rate.session import Session
+
+    assert not hasattr(Session, "margin")
+
+
+def test_optimise_is_checked_and_threaded_to_the_gain_table(monkeypatch):
+    image = IMAGES["coffee"]
+    with pytest.raises(InputImageError, match="optimise must be one of"):
+        rate.choose(image, max_bytes=900, optimise="perceptual")
+    asked = []
+    receiver = fake_receiver(image, strength=0.3)
+    gains = receiver.gains
+
+    class Recording(type(gains)):
+        def curve(self, model_id, optimise="psnr"):
+            asked.append(optimise)
+            return super().curve(model_id, optimise)
+
+    receiver = dataclasses.replace(receiver, gains=Recording(gains.curves, gains.command, gains.speeds))
+    rate.choose(image, max_bytes=900, receiver=receiver, optimise="psnr")
+    assert asked and set(asked) == {"psnr"}
+
+
+# ------------------------------------------------------------------------------ the final search
+
+
+def test_the_final_search_is_a_secant_that_stops_when_the_next_quality_is_predicted_over():
+    from sr_codec.sender.rate.final import LogSizeCurve
+
+    curve = LogSizeCurve({20: math.log(1000), 40: math.log(2000)})
+    assert curve.at(30) == pytest.approx((math.log(1000) + math.log(2000)) / 2)
+    assert curve.at(60) == pytest.approx(math.log(4000))  # the end slope carries on
+
+    image = IMAGES["astronaut"]
+    for max_bytes in (500, 900, 2000):
+        choice = rate.choose(image, scale=4, sender="bicubic", max_bytes=max_bytes, receiver=bicubic_receiver())
+        assert len(choice.payload) <= max_bytes
+        final = _route_payload(image, 4, min(choice.quality + 2, 100), final=True)
+        assert choice.quality >= 99 or len(final) > max_bytes, "stopped more than a step below the top"
+    # the analysis probes each route a few times at the probe speed, not a full search
+    coffee = IMAGES["coffee"]
+    choice = rate.choose(coffee, max_bytes=budget(coffee, 0.5), receiver=bicubic_receiver())
+    assert choice.encodes <= 4 * len(rate.AUTO_SCALES) + 4
