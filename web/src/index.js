@@ -1,5 +1,5 @@
 /**
- * @sr-codec/web: decode sr_codec payloads (format v1, docs/format.md) in the browser.
+ * @sr-codec/web: encode and decode sr_codec payloads (format v1, docs/format.md) in the browser.
  *
  *   import { Decoder } from '@sr-codec/web';
  *   const decoder = new Decoder({ manifestUrl: '/models/web_manifest.json', wasmBaseUrl: '/litert-wasm/' });
@@ -14,3 +14,8 @@ export { unpack, FORMAT_VERSION, INNER_CODECS } from './payload.js';
 export { buildAvif, parseSequenceHeader } from './avif.js';
 export { crc32 } from './crc32.js';
 export { resizeBicubic, downsample } from './resize.js';
+export { Encoder, DEFAULT_SCALE, SENDERS, padToMultiple, psnr } from './encoder.js';
+export { readImage, readHeader } from './input.js';
+export { encodeAvif, setAvifThreads, avifSpeedFor, AVIF_SPEED_BY_PIXELS, AVIF_LARGE_IMAGE_SPEED, PILLOW_AVIF_SPEED } from './avif_encode.js';
+export { pack } from './payload.js';
+export { RATE_CONSTANTS, defaultBudget, effectiveScale, tileOrigins, mosaic } from './rate.js';

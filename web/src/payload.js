@@ -275,3 +275,59 @@ function walk(view, pos, end, depth, keys) {
   }
   return pos;
 }
+
+// ------------------------------------------------------------------------------------------- writer
+
+function packUint(out, value) {
+  if (!Number.isSafeInteger(value) || value < 0) throw new PayloadError(`field value ${value} is not an unsigned integer`);
+  if (value < 0x80) out.push(value);
+  else if (value < 0x100) out.push(0xcc, value);
+  else if (value < 0x10000) out.push(0xcd, value >>> 8, value & 0xff);
+  else if (value < 0x100000000) out.push(0xce, value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
+  else throw new PayloadError(`field value ${value} does not fit a v1 payload`);
+}
+
+function binHeader(length) {
+  if (length < 0x100) return [0xc4, length];
+  if (length < 0x10000) return [0xc5, length >>> 8, length & 0xff];
+  return [0xc6, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff];
+}
+
+/**
+ * The payload bytes of `fields`, as `sr_codec.format.payload.pack` writes them: fields 0-7 in msgpack's
+ * shortest encoding (what `msgpack.packb` writes), no extension map, then the big-endian CRC-32.
+ * @param {{width: number, height: number, scale: number, codecId: number, modelTag: number,
+ *          bitstream: Uint8Array, alpha: null | number | Uint8Array}} fields
+ * @returns {Uint8Array}
+ */
+export function pack({ width, height, scale, codecId, modelTag, bitstream, alpha }) {
+  if (!(bitstream instanceof Uint8Array) || bitstream.length < 1) throw new PayloadError('inner bitstream must be non-empty bytes');
+  if (!Number.isInteger(scale) || scale < 1 || scale > MAX_SCALE) throw new PayloadError(`scale ${scale} out of range 1..${MAX_SCALE}`);
+  if (!(codecId in INNER_CODECS)) throw new PayloadError(`unknown inner codec id ${codecId}`);
+  if (!(width >= 1 && height >= 1)) throw new PayloadError(`size ${width} x ${height} is empty`);
+  const head = [];
+  for (const value of [FORMAT_VERSION, width, height, scale, codecId, modelTag]) packUint(head, value);
+  head.push(...binHeader(bitstream.length));
+  const tail = [];
+  let alphaBin = null;
+  if (alpha === null || alpha === undefined) tail.push(0xc0);
+  else if (typeof alpha === 'number') {
+    if (!Number.isInteger(alpha) || alpha < 0 || alpha > 255) throw new PayloadError(`alpha ${alpha} out of range 0..255`);
+    packUint(tail, alpha);
+  } else {
+    alphaBin = alpha;
+    tail.push(...binHeader(alpha.length));
+  }
+  const length = head.length + bitstream.length + tail.length + (alphaBin ? alphaBin.length : 0);
+  const out = new Uint8Array(length + CHECKSUM_BYTES);
+  out.set(head, 0);
+  out.set(bitstream, head.length);
+  out.set(tail, head.length + bitstream.length);
+  if (alphaBin) out.set(alphaBin, head.length + bitstream.length + tail.length);
+  const crc = crc32(out.subarray(0, length));
+  out[length] = crc >>> 24;
+  out[length + 1] = (crc >>> 16) & 0xff;
+  out[length + 2] = (crc >>> 8) & 0xff;
+  out[length + 3] = crc & 0xff;
+  return out;
+}

@@ -84,3 +84,41 @@ export function withFixedSize(model, height, width, scale) {
   writeShape(view, tableAt(view, tensors, tensorIndex(outputs)), [1, height * scale, width * scale, 3]);
   return bytes;
 }
+
+/** The tensor name (field 3) of a Tensor table, '' when absent. */
+function tensorName(view, bytes, tensor) {
+  const pos = refField(view, tensor, 3);
+  if (pos < 0) return '';
+  const length = checkedU32(view, pos);
+  if (pos + 4 + length > view.byteLength) throw new RangeError('TFLite tensor name runs past the end');
+  return new TextDecoder().decode(bytes.subarray(pos + 4, pos + 4 + length));
+}
+
+/**
+ * A copy of `model` with every input and output shape fixed: `shapeOf(name, kind, index)` returns the
+ * shape for the subgraph's input (`kind` 'input') or output tensor of that name. Returns the copy and
+ * the input names in the model's order (for a model with several inputs, e.g. the learned downscaler).
+ * @param {Uint8Array} model @param {(name: string, kind: string, index: number) => number[]} shapeOf
+ * @returns {{bytes: Uint8Array, inputs: string[]}}
+ */
+export function withFixedShapes(model, shapeOf) {
+  const bytes = model.slice();
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const root = checkedU32(view, 0);
+  const subgraphs = vectorField(view, root, 2);
+  if (!subgraphs || subgraphs[1] < 1) throw new Error('TFLite model has no subgraph');
+  const graph = tableAt(view, subgraphs, 0);
+  const tensors = vectorField(view, graph, 0);
+  const names = [];
+  for (const [kind, field] of [['input', 1], ['output', 2]]) {
+    const vec = vectorField(view, graph, field);
+    if (!tensors || !vec) throw new Error(`TFLite model has no ${kind}s`);
+    for (let i = 0; i < vec[1]; i++) {
+      const tensor = tableAt(view, tensors, view.getInt32(vec[0] + 4 * i, true));
+      const name = tensorName(view, bytes, tensor);
+      if (kind === 'input') names.push(name);
+      writeShape(view, tensor, shapeOf(name, kind, i));
+    }
+  }
+  return { bytes, inputs: names };
+}
