@@ -76,7 +76,7 @@ def make_payload(path: Path) -> dict:
     import numpy as np
 
     import sr_codec
-    from benchmarks.speed import make_photo
+    from benchmarks.common.photos import make_photo
 
     photo = np.ascontiguousarray(make_photo(0.4))
     path.write_bytes(sr_codec.encode(photo, scale=4))

@@ -39,32 +39,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common.photos import make_photo
+
 DEFAULT_SIZES = (2.0, 12.0)
 DEFAULT_SCALES = (2, 4, 10)
 REPO = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------------------------------- inputs
-
-
-def make_photo(megapixels: float) -> np.ndarray:
-    """A 4:3 RGB photo of about ``megapixels``: scikit-image sample photos tiled at native resolution."""
-    from skimage import data
-
-    height = max(8, round((megapixels * 1e6 * 3 / 4) ** 0.5))
-    width = max(8, round(height * 4 / 3))
-    rows = 300  # every sample photo is at least this tall: rows of native-resolution crops, no gaps
-    tiles = [im[:rows] for im in (data.astronaut(), data.coffee(), data.chelsea(), data.rocket(),
-                                  data.immunohistochemistry())]
-    canvas = np.empty((height, width, 3), np.uint8)
-    for row, y in enumerate(range(0, height, rows)):
-        x, k = 0, 2 * row
-        while x < width:
-            tile = tiles[k % len(tiles)][: height - y, : width - x]
-            canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
-            x += tile.shape[1]
-            k += 1
-    return canvas
 
 
 def random_weights(weights_dir: Path, scales) -> None:

@@ -12,6 +12,7 @@ The command line is ``python -m sr_codec.export`` (:mod:`sr_codec.export`). This
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import keras
@@ -97,15 +98,40 @@ def save_savedmodel(model: keras.Model, out_dir: Path) -> Path:
     return out_dir
 
 
-TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
+TFLITE_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-full", "int8-trunk")
+"""What :func:`tflite_bytes` makes; every one takes and returns float32, so the file contract is the same.
+
+* ``fp32``: float32 weights and arithmetic.
+* ``fp16``: float16 weights, dequantised on load (float32 arithmetic).
+* ``int8-dynamic``: dynamic-range quantisation: int8 weights, activations quantised per call by the kernels.
+* ``int8-full``: int8 weights and activations everywhere (TFLite's full-integer conversion, ranges calibrated
+  on a representative dataset), float32 only at the edges (QUANTIZE / DEQUANTIZE).
+* ``int8-trunk``: the low-resolution trunk (its convolutions and additions, where the compute is) in int8
+  with calibrated ranges; the bicubic base, the final addition and the clip stay float32 at full
+  resolution, so the output is not quantised and int8 DIV (a slow reference kernel) is avoided.
+"""
+CALIBRATED = ("int8-full", "int8-trunk")
 
 
-def tflite_bytes(model: keras.Model, size: tuple[int, int] | None = None, precision: str = "fp32") -> bytes:
+def low_res_layers(net: keras.Model) -> list[str]:
+    """Names of the Conv2D and Add layers of ``net`` that work at the input's resolution (its trunk)."""
+    probe = tf.zeros((1, 8, 8, int(net.input.shape[-1])))
+    names = []
+    for layer in net.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Add)):
+            if keras.Model(net.input, layer.output)(probe).shape[1:3] == (8, 8):
+                names.append(layer.name)
+    return names
+
+
+def tflite_bytes(model: keras.Model, size: tuple[int, int] | None = None, precision: str = "fp32",
+                 representative=None) -> bytes:
     """The network as a TFLite flatbuffer (builtins only), input float32 [1, H, W, 3] in 0..1.
 
     H and W are dynamic (resize the input tensor before ``allocate_tensors``) unless ``size`` fixes them.
-    ``precision``: ``"fp32"``; ``"fp16"`` (weights stored as float16, dequantised on load);
-    ``"int8"`` (dynamic-range quantisation: int8 weights, activations quantised per call).
+    ``precision``: one of :data:`TFLITE_PRECISIONS`. ``representative`` (``int8-full``, ``int8-trunk``
+    only): a callable returning an iterable of float32 ``[1, h, w, 3]`` low-res inputs in 0..1 (any
+    sizes), what the network sees in use, to calibrate the int8 ranges on.
     """
     net = portable_model(model, "tflite")
     run = _serving_graph(net, model)
@@ -115,24 +141,57 @@ def tflite_bytes(model: keras.Model, size: tuple[int, int] | None = None, precis
     def serve(low_res):
         return {SERVING_OUTPUT: run(low_res)}
 
-    return convert_to_tflite(serve.get_concrete_function(), precision)
+    int8_layers = low_res_layers(net) if precision == "int8-trunk" else None
+    return convert_to_tflite(serve.get_concrete_function(), precision, representative, int8_layers)
 
 
-def convert_to_tflite(function, precision: str = "fp32") -> bytes:
-    """A concrete ``tf.function`` as a TFLite flatbuffer: builtin ops only, weights frozen into constants."""
+def _op_output_names(content: bytes) -> list[str]:
+    """The names of the tensors the operators of a flatbuffer write (what the quantiser calls nodes)."""
+    interpreter = tflite_interpreter(content)
+    tensors = interpreter.get_tensor_details()
+    return [tensors[i]["name"] for op in interpreter._get_ops_details() for i in op["outputs"]]
+
+
+def convert_to_tflite(function, precision: str = "fp32", representative=None,
+                      int8_layers: list[str] | None = None) -> bytes:
+    """A concrete ``tf.function`` as a TFLite flatbuffer: builtin ops only, weights frozen into constants.
+
+    ``int8-trunk``: only the operators of the Keras layers named in ``int8_layers`` are quantised.
+    """
     if precision not in TFLITE_PRECISIONS:
         raise ValueError(f"precision must be one of {TFLITE_PRECISIONS}, got {precision!r}")
-    # No trackable object on purpose: that path freezes the weights into constants. With the model
-    # passed as trackable, TF 2.21 keeps Keras 3 variables as resource variables that the
-    # interpreter never initialises (READ_VARIABLE fails or the output is NaN).
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if precision != "fp32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if precision == "fp16":
-        converter.target_spec.supported_types = [tf.float16]
+    if (precision in CALIBRATED) != (representative is not None):
+        raise ValueError(f"a representative dataset is needed for {CALIBRATED}, and only for them")
+    if (precision == "int8-trunk") != (int8_layers is not None):
+        raise ValueError("int8_layers is needed for int8-trunk, and only for it")
+
+    def converter():
+        # No trackable object on purpose: that path freezes the weights into constants. With the model
+        # passed as trackable, TF 2.21 keeps Keras 3 variables as resource variables that the
+        # interpreter never initialises (READ_VARIABLE fails or the output is NaN).
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([function])
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if precision != "fp32":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "fp16":
+            conv.target_spec.supported_types = [tf.float16]
+        if precision in CALIBRATED:
+            # int8 kernels where they exist, float builtins for the rest; float32 in and out.
+            conv.representative_dataset = lambda: ([x] for x in representative())
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        return conv
+
     try:
-        return converter.convert()
+        if precision != "int8-trunk":
+            return converter().convert()
+        # Every operator outside the trunk is kept float by name (the quantiser's denylist).
+        float_model = tf.lite.TFLiteConverter.from_concrete_functions([function]).convert()
+        trunk = re.compile("/(" + "|".join(map(re.escape, int8_layers)) + r")(_\d+)?/")
+        denylist = [name for name in _op_output_names(float_model) if not trunk.search(name)]
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter(), debug_dataset=lambda: ([x] for x in list(representative())[:1]),
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denylist))
+        return debugger.get_nondebug_quantized_model()
     except Exception as exc:  # converter errors are plain Exceptions with the MLIR diagnostics
         raise ModelError(f"TFLite conversion failed: {exc}") from exc
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..imaging.resample import downsample, pad_to_multiple
-from ..receiver.runtime.litert import default_threads, interpreter_class, read_verified
+from ..nn.interpreter import allocate, make_interpreter, read_verified
 from ..zoo import manifest as zoo
 
 #: Smallest thumbnail side the learned sender is used for: the pairs are trained on 32-pixel
@@ -68,8 +68,7 @@ class DownscalerRunner:
     """Runs a downscaler ``.tflite`` (contract: :func:`sr_codec.nn.downscaler.downscaler_tflite_bytes`)."""
 
     def __init__(self, content: bytes, num_threads: int | None = None):
-        threads = num_threads or default_threads()
-        self.interpreter = interpreter_class()(model_content=content, num_threads=threads)
+        self.interpreter = make_interpreter(content, num_threads)  # quiet: no XNNPACK INFO line on stderr
         inputs = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
         self.hr_index = next(i for n, i in inputs.items() if "high_res" in n)
         self.base_index = next(i for n, i in inputs.items() if "bicubic" in n)
@@ -84,7 +83,7 @@ class DownscalerRunner:
             if shape != self.shape:
                 self.interpreter.resize_tensor_input(self.hr_index, [1, *high_res.shape])
                 self.interpreter.resize_tensor_input(self.base_index, [1, *bicubic_low_res.shape])
-                self.interpreter.allocate_tensors()
+                allocate(self.interpreter, first=self.shape is None)
                 self.shape = shape
             self.interpreter.set_tensor(self.hr_index, high_res[None].astype(np.float32) * np.float32(1 / 255))
             self.interpreter.set_tensor(self.base_index,

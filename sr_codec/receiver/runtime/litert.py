@@ -1,50 +1,46 @@
 """The receiver's runtime: shipped ``.tflite`` networks under the LiteRT interpreter, without TensorFlow.
 
-Every manifest entry with a ``tflite`` field ships ``weights/<model id>.tflite``, made from the
-entry's Keras weights by :func:`sr_codec.nn.portable.tflite_bytes` (``python -m sr_codec.export.ship_tflite``).
-The field holds the file name, its sha256 (checked on load), its precision and the network's
-tiling geometry (what :func:`sr_codec.nn.geometry.geometry` reads off the Keras model), so tiling
-needs no Keras either.
+Every manifest upscaler with a ``tflite`` field ships that file beside its Keras weights, made by
+``python -m sr_codec.export.ship_tflite`` (:func:`sr_codec.nn.portable.tflite_bytes`). The field holds the
+file name, its sha256 (checked on load), its precision and the network's tiling geometry (what
+:func:`sr_codec.nn.geometry.geometry` reads off the Keras model), so tiling needs no Keras either.
+``tflite`` is the file this runtime runs: ``<id>.int8-trunk.tflite`` (int8 low-resolution trunk, float
+bicubic base and output) where a quantized file is shipped; ``tflite_fp32`` then names the float32
+``<id>.tflite`` kept for platforms that need float. The shipped file is the pixel reference
+(docs/format.md): every receiver running it agrees within 2 levels.
 
-Contract of a shipped file: input ``float32 [1, H, W, 3]``, RGB in 0..1, H and W dynamic
-(``resize_tensor_input`` then ``allocate_tensors``); output ``float32 [1, H*s, W*s, 3]`` in 0..1
+Contract of a shipped file (either precision): input ``float32 [1, H, W, 3]``, RGB in 0..1, H and W
+dynamic (``resize_tensor_input`` then ``allocate_tensors``); output ``float32 [1, H*s, W*s, 3]`` in 0..1
 (already clipped). :class:`TfliteRunner` wraps it in the contract of the runners in
 :mod:`sr_codec.receiver.runtime.runners`: ``runner(uint8 [N, h, w, 3]) -> uint8 [N, h*s, w*s, 3]``.
-The sender's downscaler (:mod:`sr_codec.sender.learned`) loads its ``.tflite`` through the same
-:func:`read_verified` and :func:`interpreter_class`.
 
-The interpreter comes from ``ai_edge_litert`` (the base install), else ``tflite_runtime``,
-else TensorFlow's ``tf.lite.Interpreter`` (the fallback where no ``ai-edge-litert`` wheel exists).
-Threads: :func:`default_threads` (``$SR_CODEC_THREADS``, else every core this process may use).
-Quiet: the interpreter's one-time ``INFO: Created TensorFlow Lite XNNPACK delegate`` line is kept
-off stderr unless ``$SR_CODEC_VERBOSE`` is set (the CLI's ``--verbose``).
+The verified reader, the interpreter (``ai_edge_litert``, else ``tflite_runtime``, else TensorFlow's),
+threads (``$SR_CODEC_THREADS``) and quiet logs (``$SR_CODEC_VERBOSE``) live in :mod:`sr_codec.nn.interpreter`,
+which the sender's downscaler uses too; their names are re-exported here.
 
 Nothing in this module imports TensorFlow unless the fallback interpreter is the only one installed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import sys
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from ...errors import ModelError
 from ...nn.geometry import Geometry
+from ...nn.interpreter import (THREADS_ENV, VERBOSE_ENV, allocate, default_threads, interpreter_class,  # noqa: F401
+                               make_interpreter, quiet_stderr, read_verified, verbose)
 from ...zoo import manifest as zoo
 
 TFLITE_FIELD = "tflite"
-THREADS_ENV = "SR_CODEC_THREADS"
-VERBOSE_ENV = "SR_CODEC_VERBOSE"
+"""The manifest field of the file this runtime runs (int8 where one is shipped)."""
+TFLITE_FP32_FIELD = "tflite_fp32"
+"""The float32 file kept beside a quantized one, for platforms that need float (GPU delegates, a browser)."""
 
 _bytes_cache: dict[tuple[str, str], bytes] = {}
 _bytes_lock = threading.Lock()
-_stderr_lock = threading.RLock()  # nested quiet_stderr blocks (CLI around a decode) are fine
 
 
 def tflite_entry(model_id: str, weights_dir: Path = zoo.WEIGHTS_DIR) -> dict | None:
@@ -62,17 +58,6 @@ def has_shipped_tflite(model_id: str, weights_dir: Path = zoo.WEIGHTS_DIR) -> bo
     return model_id != zoo.BICUBIC and tflite_entry(model_id, weights_dir) is not None
 
 
-def read_verified(path: Path, sha256: str) -> bytes:
-    """The bytes of ``path``, refused with :class:`ModelError` when missing or unlike the manifest's ``sha256``."""
-    try:
-        content = Path(path).read_bytes()
-    except OSError as exc:
-        raise ModelError(f"cannot read {path}: {exc}") from exc
-    if hashlib.sha256(content).hexdigest() != sha256:
-        raise ModelError(f"{Path(path).name} does not match its sha256 in the manifest")
-    return content
-
-
 def load_tflite(model_id: str, weights_dir: Path = zoo.WEIGHTS_DIR) -> bytes:
     """The verified bytes of ``model_id``'s shipped ``.tflite`` (read once per process)."""
     key = (str(Path(weights_dir)), model_id)
@@ -83,66 +68,6 @@ def load_tflite(model_id: str, weights_dir: Path = zoo.WEIGHTS_DIR) -> bytes:
                 raise ModelError(f"no .tflite is shipped for {model_id} in {weights_dir}")
             _bytes_cache[key] = read_verified(Path(weights_dir) / entry["file"], entry["sha256"])
         return _bytes_cache[key]
-
-
-def interpreter_class():
-    """The TFLite ``Interpreter`` class: ai_edge_litert, else tflite_runtime, else TensorFlow's."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            try:
-                from tensorflow.lite import Interpreter  # the `tf-interpreter` extra
-            except ImportError:
-                raise ModelError("no TFLite interpreter is installed: pip install ai-edge-litert "
-                                 "(or, where it has no wheel, pip install 'sr-codec[tf-interpreter]')") from None
-    return Interpreter
-
-
-def default_threads() -> int:
-    """Interpreter threads: ``$SR_CODEC_THREADS`` when set, else the cores this process may run on."""
-    value = os.environ.get(THREADS_ENV, "").strip()
-    if value:
-        try:
-            threads = int(value)
-        except ValueError:
-            raise ModelError(f"{THREADS_ENV} must be a positive integer, got {value!r}") from None
-        if threads < 1:
-            raise ModelError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
-        return threads
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
-def verbose() -> bool:
-    return os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-
-
-@contextmanager
-def quiet_stderr(enabled: bool = True) -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null meanwhile: the interpreter logs from C++, past ``sys.stderr``."""
-    if not enabled:
-        yield
-        return
-    with _stderr_lock:
-        try:
-            sys.stderr.flush()
-            saved = os.dup(2)
-        except (OSError, ValueError):  # no usable fd 2 (some embedded interpreters): nothing to hide
-            yield
-            return
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def geometry_of(model_id: str, weights_dir: Path = zoo.WEIGHTS_DIR) -> Geometry:
@@ -171,12 +96,7 @@ class TfliteRunner:
         self.runtime = "litert"
         self.geometry = geo
         self.num_threads = num_threads or default_threads()
-        try:
-            self._interpreter = interpreter_class()(model_content=content, num_threads=self.num_threads)
-        except ModelError:
-            raise
-        except Exception as exc:  # a damaged flatbuffer
-            raise ModelError(f"the TFLite interpreter rejects the model: {exc}") from exc
+        self._interpreter = make_interpreter(content, self.num_threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._shape: tuple[int, ...] | None = None
@@ -190,8 +110,7 @@ class TfliteRunner:
 
     def _resize(self, shape: tuple[int, ...]) -> None:
         self._interpreter.resize_tensor_input(self._input, shape)
-        with quiet_stderr(not self._allocated_once and not verbose()):  # the XNNPACK INFO line
-            self._interpreter.allocate_tensors()
+        allocate(self._interpreter, first=not self._allocated_once)  # quiet: the XNNPACK INFO line
         self._allocated_once = True
         self._shape = shape
 
