@@ -104,10 +104,68 @@ def _parser() -> argparse.ArgumentParser:
     ins = sub.add_parser("inspect", help="describe a payload without decoding it")
     ins.add_argument("input", type=Path, help="payload file")
 
-    # Listed for --help only: main() hands `sr-codec batch ...` to sr_codec.batch's own parser (the `scale` extra).
+    # Listed for --help only: main() hands `sr-codec batch ...` to batch_parser (sr_codec.batch, the `scale` extra).
     sub.add_parser("batch", add_help=False, help="a whole corpus on Ray Data: sr-codec batch encode|decode "
                                                  "INPUT... --out DIR (sr-codec batch --help; the `scale` extra)")
     return parser
+
+
+def batch_parser() -> argparse.ArgumentParser:
+    """``sr-codec batch``'s options (:mod:`sr_codec.batch`); the encode options are ``sr-codec encode``'s."""
+    from .batch import RUNNERS
+
+    p = argparse.ArgumentParser(prog="sr-codec batch", description="Encode or decode a whole corpus: in this "
+                                "process, or on Ray Data when the job pays for Ray's start-up (a local Ray or a cluster).")
+    p.add_argument("mode", choices=["encode", "decode"])
+    p.add_argument("inputs", nargs="+", help="folders, globs, list files (.txt/.lst: a path or URI a line), URIs")
+    p.add_argument("--out", required=True, help="output folder (payloads .src, or decoded .png)")
+    enc = p.add_argument_group("encode options (as sr-codec encode)")
+    add_encode_options(enc)
+    enc.add_argument("--psnr", action="store_true", help="also decode every payload and record its RGB PSNR")
+    p.add_argument("--model", default=None, help="decode: 'default', 'bicubic' or a model id (default: the payload's)")
+    out = p.add_argument_group("results and resuming")
+    out.add_argument("--results", default=None, help="table location (default OUT/_results, or OUT/_results.jsonl)")
+    out.add_argument("--results-format", choices=["parquet", "jsonl"], default="parquet")
+    out.add_argument("--retry-errors", action="store_true",
+                     help="process again the files that failed in an earlier run (else skipped, and counted)")
+    ray = p.add_argument_group("where it runs")
+    ray.add_argument("--runner", choices=RUNNERS, default="auto",
+                     help="auto (default): in this process, moving to a local Ray when the job is long enough to "
+                          "pay for Ray's start-up; Ray when --address / $RAY_ADDRESS names a cluster; "
+                          "ray: always; local: never")
+    ray.add_argument("--address", default=None, help="a Ray cluster (default $RAY_ADDRESS, else an embedded local Ray)")
+    ray.add_argument("--num-cpus", type=int, default=None, help="local Ray: CPUs to use (default: all)")
+    ray.add_argument("--concurrency", type=int, default=None, help="actors in the pool (default: from the cluster)")
+    ray.add_argument("--cpus-per-worker", type=float, default=1.0,
+                     help="CPUs per actor, also its LiteRT threads (SR_CODEC_THREADS)")
+    ray.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per actor (>0: networks run on GPU workers)")
+    ray.add_argument("--batch-size", type=int, default=8)
+    ray.add_argument("--no-progress", action="store_true", help="no done/total line on stderr")
+    ray.add_argument("--verbose", action="store_true", help="Ray's logs, progress bars and the workers' output")
+    return p
+
+
+def batch_main(argv: list[str] | None = None) -> int:
+    """``sr-codec batch ...`` = ``python -m sr_codec.batch ...``: one summary line, the results table's location;
+    exit 0 when the job ran (error rows included), 1 when it could not run."""
+    from .batch import transcode
+
+    a = batch_parser().parse_args(argv)
+    try:
+        summary = transcode(a.inputs, a.out, mode=a.mode, scale=a.scale, quality=a.quality, inner=a.inner,
+                            max_bytes=a.max_bytes, target_psnr=a.target_psnr, rate_mode=a.rate_mode, sender=a.sender,
+                            psnr=a.psnr, model=a.model, results=a.results, results_format=a.results_format,
+                            retry_errors=a.retry_errors, runner=a.runner, address=a.address, num_cpus=a.num_cpus,
+                            concurrency=a.concurrency, cpus_per_worker=a.cpus_per_worker, num_gpus=a.num_gpus,
+                            batch_size=a.batch_size, progress=not a.no_progress, verbose=a.verbose)
+    except SrCodecError as exc:
+        print(f"sr-codec batch: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    for example in summary.error_examples:
+        print(f"  error: {example}")
+    print(summary.line())
+    print(f"results: {summary.results}")
+    return 0
 
 
 def describe(info: PayloadInfo) -> str:
@@ -195,9 +253,7 @@ def _run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sr-codec`` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["batch"]:  # `sr-codec batch ...` = `python -m sr_codec.batch ...` (a corpus on Ray Data)
-        from .batch.__main__ import main as batch_main
-
+    if argv[:1] == ["batch"]:  # `sr-codec batch ...` = `python -m sr_codec.batch ...` (its own parser, below)
         return batch_main(argv[1:])
     args = _parser().parse_args(argv)
     verbose = getattr(args, "verbose", False)

@@ -13,8 +13,9 @@ come back, so memory follows the pool size and batch size, not the corpus size. 
 workers in this process, one batch after another (what a plain loop does). ``"auto"`` (default): Ray when
 a cluster is named (``address=``, ``$RAY_ADDRESS``) or Ray is already running here; otherwise the job
 starts in this process and moves the rest to a local Ray only when the files done so far say the rest
-would take clearly longer than Ray's start-up (:data:`RAY_START_S`) costs; a small job never starts Ray,
-and the summary says which ran.
+would take clearly longer than Ray's start-up (:data:`RAY_START_S`) costs, with one actor per free CPU
+(the CPUs less the load average: actors add nothing on a machine that is already busy); a small job
+never starts Ray, and the summary says which ran.
 
 Ray: an embedded local instance by default (no service to start), or a running cluster with
 ``address=`` / ``$RAY_ADDRESS``. Ray prints nothing unless ``verbose``. Outputs and the results table
@@ -132,6 +133,16 @@ def _cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _free_cpus() -> int:
+    """CPUs not busy with other work: this process's CPUs less the 1-minute load average, not counting this
+    process itself (where the load average is unknown: all of them)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        return _cpus()
+    return max(1, min(_cpus(), round(_cpus() - max(0.0, load - 1.0))))
+
+
 def _pool_size(num_gpus: float, cpus_per_worker: float) -> int:
     import ray
 
@@ -226,7 +237,8 @@ def transcode(
             runner = "ray" if num_gpus > 0 or address or os.environ.get("RAY_ADDRESS") or ray_running else "auto"
         ray_args = dict(address=address, num_cpus=num_cpus, concurrency=concurrency, cpus_per_worker=cpus_per_worker,
                         num_gpus=num_gpus, batch_size=batch_size, verbose=verbose)
-        workers = concurrency or max(1, int((num_cpus or _cpus()) // cpus_per_worker))
+        # The actors that would add throughput here: one per free CPU (a busy machine has none to give them).
+        workers = min(concurrency or max(1, int((num_cpus or _cpus()) // cpus_per_worker)), _free_cpus())
         with ResultsWriter(location) as writer, _Progress(len(todo), progress) as bar:
             rest = todo
             if runner in ("local", "auto"):
