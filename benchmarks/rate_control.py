@@ -262,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fast.add_argument("--large-photos", type=int, default=5)
     fast.add_argument("--large-bpp", type=float, nargs="+", default=[0.03, 0.1, 0.3])
     fast.add_argument("--best", action="store_true", help="also mode='best' on the BSD100 photos")
+    fast.add_argument("--best-bpp", type=float, nargs="+", help="with --best: only at these budgets")
     fast.add_argument("--best-large", action="store_true", help="also mode='best' on the large mosaics (slow)")
     fast.add_argument("--bd-bpp", type=float, nargs="+", default=[0.0625, 0.15, 0.4],
                       help="the budgets the default path's BD-rate curve is drawn through")

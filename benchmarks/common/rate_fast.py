@@ -88,8 +88,9 @@ def photo_for(size: str, index: int, val: str, train: str) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ stats
 
 
-def stats_one(rgb: np.ndarray, bpps: list[float], best: bool) -> list[dict]:
-    """Per budget: fast's choice decoded, best's, and the plain AVIF file at the same bytes."""
+def stats_one(rgb: np.ndarray, bpps: list[float], best: bool | list[float]) -> list[dict]:
+    """Per budget: fast's choice decoded, best's (every budget, or those in ``best``), and the plain AVIF file at
+    the same bytes."""
     import sr_codec
     from sr_codec import LimitExceededError, rate
     from sr_codec.imaging.metrics import psnr
@@ -108,7 +109,7 @@ def stats_one(rgb: np.ndarray, bpps: list[float], best: bool) -> list[dict]:
                            "estimate": fast.estimate_db, "encodes": fast.encodes}
         except LimitExceededError:
             row["fast"] = None
-        if best:
+        if best is True or (best and bpp in best):
             try:
                 choice = rate.choose(rgb, max_bytes=budget, mode="best")
                 row["best"] = {"scale": choice.scale, "bytes": choice.payload_bytes,
@@ -286,7 +287,8 @@ def run(args) -> int:
         report["timing"] = timings(args.timing, args.photos, args.timing_bpp, args.data, args.train, args.repeats)
         name = "timing.json"
     else:
-        jobs = [("file", str(p), args.bpp, args.best, args.data, args.train) for p in image_paths(args.data)[: args.limit]]
+        best = (args.best_bpp or True) if args.best else False
+        jobs = [("file", str(p), args.bpp, best, args.data, args.train) for p in image_paths(args.data)[: args.limit]]
         jobs += [("mosaic", (size, i), args.large_bpp, args.best_large, args.data, args.train)
                  for size in args.large for i in range(args.large_photos)]
         with Pool(args.workers) as pool:

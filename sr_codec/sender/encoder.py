@@ -12,6 +12,7 @@ from .. import codecs
 from ..errors import InputImageError, TargetNotReachedWarning, wrap_foreign
 from ..limits import Limits, resolve
 from ..zoo import manifest as zoo
+from .rate.predictor import check_optimise
 from .builder import (
     PayloadBuilder,
     check_mode,
@@ -39,6 +40,7 @@ def encode(
     mode: str = "fast",
     limits: Limits | None = None,
     sender: str = "auto",
+    optimise: str = "psnr",
 ) -> bytes:
     """Compress ``image`` into a payload.
 
@@ -58,7 +60,9 @@ def encode(
       even the smallest setting is bigger); never worse than the inner codec alone at full
       resolution within N bytes.
     * ``target_psnr=dB``: the smallest payload whose decoded PSNR reaches ``dB`` (within
-      ``max_bytes`` when both are given); when no setting reaches it, the best one there is.
+      ``max_bytes`` when both are given, else within the soft cap ``sr_codec.rate.target_cap(height, width)``:
+      0.5 bits per pixel, at least 1,000 bytes); when no setting reaches it, the best one there is, with a
+      :class:`~sr_codec.errors.TargetNotReachedWarning`.
     * ``scale="auto"`` alone: ``max_bytes=sr_codec.rate.default_budget(height, width)`` (0.0625 bits
       per pixel, at least 1,000 and at most 40,000 bytes), as a soft limit (the smallest payload
       there is when nothing fits).
@@ -67,10 +71,13 @@ def encode(
     learned downscaler of the scale with AVIF, bicubic otherwise; under rate control both are
     routes), ``"learned"`` or ``"bicubic"`` (rate control then keeps to that kind above scale 1).
 
-    ``mode``: ``"fast"`` (predict each route's decoded PSNR from a calibrated gain table; no network runs,
-    TensorFlow is not imported; a ``target_psnr`` reached is then a prediction)
-    or ``"best"`` (decode every finalist with the network). See :func:`sr_codec.rate.choose`
-    for the full report of a choice.
+    ``mode``: ``"fast"`` (decide from a cheap analysis at a fast encoder speed and a calibrated gain table,
+    then code only the chosen route at full size, in about the time of one plain AVIF encode; no network runs,
+    TensorFlow is not imported; a ``target_psnr`` reached is then a prediction, and "never worse than plain AVIF"
+    is a measured statistic, docs/rate_control.md) or ``"best"`` (every route searched, every finalist decoded
+    with the network: the exhaustive guarantee). ``optimise``: what rate control judges the decoded picture by,
+    ``"psnr"`` (the hook of a perceptual metric to come). See :func:`sr_codec.rate.choose` for the full report of
+    a choice.
     """
     if scale is None:
         scale = "auto" if max_bytes is not None or target_psnr is not None else DEFAULT_SCALE
@@ -87,6 +94,7 @@ def encode(
             mode=mode,
             limits=limits,
             sender=sender,
+            optimise=optimise,
         )
         if choice.reached_target is False:
             warnings.warn(
@@ -99,6 +107,7 @@ def encode(
         return choice.payload
     check_mode(mode)
     check_sender(sender)
+    check_optimise(optimise)
     limits = resolve(limits)
     scale = check_scale(scale)
     quality = check_quality(quality)

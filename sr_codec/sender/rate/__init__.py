@@ -8,30 +8,29 @@ each by what the receiver will *show*: the decoded RGB PSNR against the (normali
 A *route* is a scale and the model the payload names for it; scale 1 always has the route
 "inner codec alone" (model ``bicubic``, i.e. no network), the anchor of the guarantee below.
 
-* **Byte budget** (``max_bytes``): for each route, the highest quality whose whole payload
-  fits (a monotone search: encodes only, cheap at low resolution); then the finalist whose
-  decoded PSNR is best. ``mode="best"`` decodes every finalist with the network;
-  ``mode="fast"`` runs no network: it predicts each network finalist's PSNR (bicubic-decode
-  PSNR plus the network's measured gain at that many low-res bits per pixel, :class:`GainTable`),
-  and a network route beats the scale-1 anchor only on its lower bound.
+* **Byte budget** (``max_bytes``). ``mode="best"``: for each route, the highest quality whose whole payload
+  fits (a monotone search on the photo), then the finalist whose decoded PSNR is best, every network finalist
+  decoded. ``mode="fast"`` (v2, issue 22): an *analysis* probes every route at a fast libavif speed on the
+  photo, or on a mosaic of its tiles above 0.5 MP (``mosaic``), two or three probes a route; the gain table
+  predicts each network's PSNR and its speed maps carry sizes and PSNRs to each route's final speed; a network
+  route beats the scale-1 anchor only on its lower bound. Then only the chosen route is coded at full size
+  (``final``): a secant on log-bytes at the final speed, usually one or two encodes.
 * **Quality target** (``target_psnr``): for each route, the lowest quality whose decoded PSNR
   reaches the target; the smallest payload wins. Best mode searches on real decodes; fast mode
   on the prediction, aimed one residual above the target. When no setting reaches the target,
-  the payload with the best decoded PSNR (within ``max_bytes``), reported as not reached.
-* **Large photos** (fast, above 1 MP, ``proxy``): decided on a mosaic of tiles, then only the
-  chosen route is coded at full size. **Final encode** (``final``): the chosen low-res image is
-  coded again at a slower libavif speed when that is no worse in the same bytes.
+  the payload with the best decoded PSNR within ``max_bytes``, or within the soft cap ``target_cap``.
 
-Modules: ``choose`` (the entry point and its report), ``strategies`` (budget and target searches
-over routes), ``session`` (every encode and decode of one image, cached), ``search`` (monotone
-integer searches), ``predictor`` (the gain table), ``receiver_model`` (the decoder as the encoder
-models it), ``proxy`` (the mosaic), ``final`` (the final encode's speed), ``calibrate`` (``python -m sr_codec.rate``: measures the gain table).
+Modules: ``choose`` (the entry point, its report and the fast path), ``strategies`` (budget and target searches
+over routes), ``session`` (every encode and decode of one image, cached), ``search`` (monotone integer searches),
+``predictor`` (the gain table: network gains and speed maps, ``gain_table.json``), ``receiver_model`` (the
+decoder as the encoder models it), ``mosaic`` (the tile mosaic), ``final`` (the final encode's search),
+``calibrate`` (``python -m sr_codec.rate``: measures the gain table).
 
-**Guarantee.** Routes without a network (scale 1 "inner codec alone" among them) are always
-measured exactly, and a network route wins on real PSNRs (best) or on a calibrated lower bound (fast), so on any image at any
-budget the chosen payload decodes at least as well as a plain Pillow .avif file at full
-resolution within the same bytes. Scale 1 is coded at Pillow's default AVIF speed for this
-(:meth:`~sr_codec.codecs.InnerCodec.as_plain_file`): its bitstream is then the file's own, ~250 container bytes smaller.
-The searches assume sizes grow with quality (true of AVIF but for rare one-step wobbles,
-which those spare bytes absorb). See docs/rate_control.md for measurements.
+**Guarantee.** ``mode="best"``: routes without a network (scale 1 "inner codec alone" among them) are measured
+exactly and network routes decoded, so on any image at any budget the chosen payload decodes at least as well as
+a plain Pillow .avif file at full resolution within the same bytes. Scale 1 is coded at Pillow's default AVIF
+speed for this (:meth:`~sr_codec.codecs.InnerCodec.as_plain_file`): its bitstream is then the file's own, ~250
+container bytes smaller. ``mode="fast"`` keeps scale 1 a plain speed-6 file but judges routes by prediction, so
+its "never worse" is a measured statistic (docs/rate_control.md). The searches assume sizes grow with quality
+(true of AVIF but for rare one-step wobbles, which those spare bytes absorb).
 """
