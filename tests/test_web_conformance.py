@@ -136,8 +136,11 @@ def valid_corpus() -> list[tuple[str, bytes, dict]]:
     Image.fromarray(low).save(buf, "AVIF", quality=60)
     fields[6] = buf.getvalue()
     corpus.append(("x4 full-file AVIF inner", repack(fields), {}))
-    corpus.append(("preview x4 avif RGBA soft", corpus[16][1], {"preview": True}))
-    corpus.append(("preview x2 webp RGBA hard (full-res plane)", corpus[17][1], {"preview": True}))
+    by_kind = {kind: payload for kind, payload, _ in corpus}
+    soft = next(kind for kind in by_kind if kind.startswith("x4 avif RGBA soft alpha"))
+    hard = next(kind for kind in by_kind if kind.startswith("x2 webp RGBA hard alpha"))
+    corpus.append(("preview x4 avif RGBA soft", by_kind[soft], {"preview": True}))
+    corpus.append(("preview x2 webp RGBA hard (full-res plane)", by_kind[hard], {"preview": True}))
     return corpus
 
 

@@ -221,7 +221,10 @@ export class Encoder {
     if (!this.filesPromise) {
       this.filesPromise = Promise.all([
         fetchJson(new URL('manifest.json', this.manifestUrl).href, 'model manifest'),
-        fetchJson(new URL('rate_proxy.json', this.manifestUrl).href, 'rate-control gain table').catch(() => ({ models: {} })),
+        // the gain table Python's rate control reads (rate_proxy.json; gain_table.json after issue 22's rewrite)
+        fetchJson(new URL('gain_table.json', this.manifestUrl).href, 'rate-control gain table')
+          .catch(() => fetchJson(new URL('rate_proxy.json', this.manifestUrl).href, 'rate-control gain table'))
+          .catch(() => ({ models: {} })),
       ]).then(([manifest, gains]) => ({ manifest, gains: gainTable(gains) }));
       this.filesPromise.catch(() => { this.filesPromise = null; });
     }

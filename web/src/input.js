@@ -100,7 +100,8 @@ function gifHeader(d) {
     const kind = d[pos];
     if (kind === 0x3b) break;
     if (kind === 0x21) {
-      if (d[pos + 1] === 0xf9 && pos + 3 < d.length && (d[pos + 3] & 1)) header.alpha = true;
+      // the first frame's graphic control extension decides, as Pillow reads the first frame
+      if (header.frames === 0 && d[pos + 1] === 0xf9 && pos + 3 < d.length && (d[pos + 3] & 1)) header.alpha = true;
       pos += 2;
       skipBlocks();
     } else if (kind === 0x2c) {
