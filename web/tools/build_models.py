@@ -1,10 +1,17 @@
-"""Export the browser's models and write their manifest: ``python web/tools/build_models.py [--skip-export]``.
+"""Write the browser's model manifest: ``python web/tools/build_models.py [--precision shipped|fp32]``.
 
 For every model named by ``manifest["default"]``, ``manifest["upscale_default"]`` and the upscalers of
-``manifest["pairs"]`` (the models the encoder tags payloads with) this runs the project's exporter,
-``python -m sr_codec.export --format tflite --model ID --out sr_codec/weights`` (float32, dynamic H/W),
-then writes ``sr_codec/weights/web_manifest.json``: model id -> file, scale, wire tag, the tflite's
-sha256, the tiling margin, and the input/output contract the JS decoder (web/src/model.js) relies on.
+``manifest["pairs"]`` (the models the encoder tags payloads with) this writes
+``sr_codec/weights/web_manifest.json``: model id -> file, precision, scale, wire tag, the tflite's sha256,
+the tiling margin, and the input/output contract the JS decoder (web/src/model.js) relies on.
+
+Nothing is converted here: the files are the ones ``python -m sr_codec.export.ship_tflite`` shipped and
+the Python receiver runs, checked against the sha256 in ``manifest.json``. ``--precision shipped`` (the
+default) takes each model's ``tflite`` field, the CPU runtime's file (int8-trunk where one is shipped),
+so the browser and Python run the same file (docs/format.md: they agree within 2 levels);
+``--precision fp32`` takes ``tflite_fp32``, the float32 file. The tile margin is the manifest's
+``tflite.geometry`` (its radius + 2 safety pixels, rounded up to ``multiple``: :attr:`Geometry.margin`),
+not recomputed from the architecture.
 """
 
 from __future__ import annotations
@@ -12,52 +19,61 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from sr_codec.nn.geometry import Geometry  # noqa: E402  (no TensorFlow)
+
 WEIGHTS_DIR = REPO / "sr_codec" / "weights"
 WEB_MANIFEST = "web_manifest.json"
-TILE_SAFETY = 2  # low-res pixels beyond the receptive field, as sr_codec.runtime keeps
+FIELDS = {"shipped": "tflite", "fp32": "tflite_fp32"}
 
 
-def receptive_radius(info: dict) -> int:
-    """Low-res pixels an output pixel depends on, for the 'fast' architecture (3x3 convs; bicubic reaches 2)."""
-    if info["arch"] != "fast":
-        raise SystemExit(f"only the 'fast' architecture is exported for the browser, not {info['arch']!r}")
-    convs = 2 + 2 * int(info["config"]["blocks"])  # head, two per block, to_subpixels
-    return max(convs, 2) + 1  # + half a pixel, rounded up (sr_codec.runtime.geometry)
+def tile_margin(info: dict) -> int:
+    """The low-res overlap a window needs, from the manifest's recorded geometry (as the Python runtime tiles)."""
+    geo = info["tflite"]["geometry"]
+    return Geometry(radius=int(geo["radius"]), multiple=int(geo["multiple"]),
+                    floats_per_pixel=float(geo["floats_per_pixel"])).margin
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR)
-    parser.add_argument("--skip-export", action="store_true", help="only rewrite the manifest from existing .tflite files")
-    args = parser.parse_args(argv)
-    manifest = json.loads((args.weights_dir / "manifest.json").read_text())
+def shipped_file(info: dict, model_id: str, precision: str, weights_dir: Path) -> tuple[dict, bytes]:
+    """(manifest field, verified bytes) of the file the browser is to load."""
+    field = info.get(FIELDS[precision]) or (info["tflite"] if info["tflite"]["precision"] == "fp32" else None)
+    if field is None:
+        raise SystemExit(f"{model_id} has no {FIELDS[precision]} file in the manifest")
+    content = (weights_dir / field["file"]).read_bytes()
+    if hashlib.sha256(content).hexdigest() != field["sha256"]:
+        raise SystemExit(f"{field['file']} does not match its sha256 in the manifest")
+    return field, content
+
+
+def build(weights_dir: Path = WEIGHTS_DIR, precision: str = "shipped") -> dict:
+    manifest = json.loads((weights_dir / "manifest.json").read_text())
     wanted = sorted(set(manifest["default"].values()) | set(manifest.get("upscale_default", {}).values())
                     | {pair["upscaler"] for pair in manifest.get("pairs", {}).values()})
     models = {}
     for model_id in wanted:
         info = manifest["models"][model_id]
-        target = args.weights_dir / f"{model_id}.tflite"
-        if not args.skip_export:
-            subprocess.run([sys.executable, "-m", "sr_codec.export", "--format", "tflite", "--model", model_id,
-                            "--out", str(args.weights_dir), "--weights-dir", str(args.weights_dir)], check=True, cwd=REPO)
+        field, content = shipped_file(info, model_id, precision, weights_dir)
         models[model_id] = {
-            "file": target.name,
+            "file": field["file"],
+            "precision": field.get("precision", "fp32"),
             "scale": int(info["scale"]),
             "role": info.get("role", "codec"),
             "tag": int(info["sha256"][:8], 16),
             "weights_sha256": info["sha256"],
-            "tflite_sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
-            "tflite_bytes": target.stat().st_size,
-            "tile_margin": receptive_radius(info) + TILE_SAFETY,
+            "tflite_sha256": field["sha256"],
+            "tflite_bytes": len(content),
+            "tile_margin": tile_margin(info),
         }
-    web = {
+    precisions = sorted({m["precision"] for m in models.values()})
+    return {
         "format": 1,
-        "runtime": "LiteRT.js (@litertjs/core); one .tflite per model, float32, builtins only",
+        "runtime": f"LiteRT.js (@litertjs/core); one .tflite per model ({', '.join(precisions)}: float32 in and out), "
+                   "builtins only",
         "input": {"name": "low_res", "dtype": "float32", "shape": [1, -1, -1, 3], "layout": "NHWC",
                   "values": "RGB / 255 (0..1)"},
         "output": {"dtype": "float32", "shape": [1, "H*scale", "W*scale", 3], "layout": "NHWC",
@@ -66,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         "upscale_default": dict(sorted(manifest.get("upscale_default", {}).items())),
         "models": models,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR)
+    parser.add_argument("--precision", choices=sorted(FIELDS), default="shipped",
+                        help="shipped: the file the Python receiver runs (default); fp32: the float32 file")
+    args = parser.parse_args(argv)
+    web = build(args.weights_dir, args.precision)
     (args.weights_dir / WEB_MANIFEST).write_text(json.dumps(web, indent=1) + "\n")
     print(args.weights_dir / WEB_MANIFEST)
     return 0
