@@ -745,8 +745,8 @@ def test_the_final_search_is_a_secant_that_stops_when_the_next_quality_is_predic
     for max_bytes in (500, 900, 2000):
         choice = rate.choose(image, scale=4, sender="bicubic", max_bytes=max_bytes, receiver=bicubic_receiver())
         assert len(choice.payload) <= max_bytes
-        final = _route_payload(image, 4, min(choice.quality + 2, 100), final=True)
-        assert choice.quality >= 99 or len(final) > max_bytes, "stopped more than a step below the top"
+        final = _route_payload(image, 4, min(choice.quality + 3, 100), final=True)
+        assert choice.quality >= 98 or len(final) > max_bytes, "stopped more than two steps below the top"
     # the analysis probes each route a few times at the probe speed, not a full search
     coffee = IMAGES["coffee"]
     choice = rate.choose(coffee, max_bytes=budget(coffee, 0.5), receiver=bicubic_receiver())
