@@ -42,6 +42,7 @@ import numpy as np
 from benchmarks.common.photos import make_photo
 
 DEFAULT_SIZES = (2.0, 12.0)
+FP32_RUNTIME = "litert-fp32"  # LiteRT running the float32 file (tflite_fp32) instead of the shipped int8 one
 DEFAULT_SCALES = (2, 4, 10)
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,10 +135,21 @@ def worker(case: dict) -> dict:
         model_id = zoo.default_model_id(case["scale"], weights_dir)
         rss_after_import = _peak_rss()
 
-        def run():
-            low = sr_codec.decode_preview(payload)
-            return upscale(low, case["scale"], device=case.get("device"), runtime=case["runtime"],
-                           tile=case["tile"], model_id=model_id, weights_dir=weights_dir)
+        if case["runtime"] == FP32_RUNTIME:  # the float32 file kept beside the shipped int8 one, same tiling
+            from sr_codec.receiver.runtime import litert
+
+            entry = zoo.model_info(model_id, weights_dir).get(litert.TFLITE_FP32_FIELD) or zoo.model_info(
+                model_id, weights_dir)[litert.TFLITE_FIELD]
+            fp32_runner = litert.TfliteRunner(litert.read_verified(weights_dir / entry["file"], entry["sha256"]),
+                                              case["scale"], litert.geometry_of(model_id, weights_dir))
+
+            def run():
+                return rt.run_tiled(fp32_runner, [sr_codec.decode_preview(payload)], tile=case["tile"])[0]
+        else:
+            def run():
+                low = sr_codec.decode_preview(payload)
+                return upscale(low, case["scale"], device=case.get("device"), runtime=case["runtime"],
+                               tile=case["tile"], model_id=model_id, weights_dir=weights_dir)
 
         tiles = 1
 
@@ -145,8 +157,8 @@ def worker(case: dict) -> dict:
     out = run()
     cold = time.perf_counter() - start
     if case["kind"] == "decode" and model_id != "bicubic":
-        runner = rt.get_runner(model_id, rt.resolve_device(case.get("device"), case["runtime"]), case["runtime"],
-                               weights_dir)
+        runtime = "litert" if case["runtime"] == FP32_RUNTIME else case["runtime"]
+        runner = rt.get_runner(model_id, rt.resolve_device(case.get("device"), runtime), runtime, weights_dir)
         low_h, low_w = -(-out.shape[0] // case["scale"]), -(-out.shape[1] // case["scale"])
         core = rt.clamp_tile(case["tile"], runner.geometry) if case["tile"] is not None else rt.auto_tile(
             low_h, low_w, runner.geometry, rt.memory_budget(runner.device, runner.runtime))
@@ -156,7 +168,14 @@ def worker(case: dict) -> dict:
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
+    precision = None
+    if case["kind"] == "decode" and case["runtime"].startswith("litert") and model_id != "bicubic":
+        from sr_codec.zoo import manifest as zoo
+
+        precision = "fp32" if case["runtime"] == FP32_RUNTIME else zoo.model_info(model_id, weights_dir)["tflite"][
+            "precision"]
     return {"cold": cold, "times": times, "output_shape": list(out.shape), "model": model_id, "tiles": tiles,
+            "precision": precision,
             "rss_after_import": rss_after_import, "peak_rss": _peak_rss()}
 
 
@@ -208,6 +227,8 @@ def markdown(report: dict) -> str:
     lines = [
         "# sr_codec speed",
         "",
+        f"`{report.get('command', 'python -m benchmarks.speed')}`",
+        "",
         f"{machine['cpu_count']} CPU cores ({machine['processor'] or machine['machine']}), Python {machine['python']}, "
         f"device: {report['device'] or 'auto'}. Median of {report['repeats']} runs after a cold one. "
         f"Load average (1/5/15 min) before: {'/'.join(f'{x:.1f}' for x in report['load_average_before'])}, "
@@ -222,6 +243,8 @@ def markdown(report: dict) -> str:
     ]
     for row in report["cases"]:
         runtime = row.get("runtime", "")
+        if row.get("precision"):
+            runtime += f" {row['precision']}"
         if row.get("tile") == 0:
             runtime += " (tile=0)"
         if "error" in row:
@@ -242,24 +265,34 @@ def markdown(report: dict) -> str:
 
 
 def comparison(report: dict) -> list[str]:
-    """Decode only, one row per (photo, scale): each runtime's median and peak RSS side by side."""
+    """Decode only, one row per (photo, scale): each runtime's median and peak RSS side by side, and the
+    shipped LiteRT decode as a multiple of OpenCV ESPCN x4 on the same photo (same run)."""
     decodes = [r for r in report["cases"] if r["kind"] in ("decode", "espcn") and "error" not in r]
-    methods = [m for m in ("litert", "keras", "opencv") if any(r["runtime"] == m and r.get("tile") != 0
-                                                             for r in decodes)]
+    methods = [m for m in ("litert", FP32_RUNTIME, "keras", "opencv") if any(r["runtime"] == m and r.get("tile") != 0
+                                                                           for r in decodes)]
     if not decodes:
         return []
-    names = {"litert": "LiteRT (.tflite)", "keras": "Keras (old path)", "opencv": "OpenCV ESPCN x4"}
-    lines = ["### Decode: LiteRT vs Keras vs OpenCV ESPCN (same run)", "",
-             "| photo (MP) | scale | " + " | ".join(f"{names[m]} ms | RSS MB" for m in methods) + " |",
-             "|---:|---:|" + "---:|---:|" * len(methods)]
+    names = {"litert": "LiteRT shipped (.tflite)", FP32_RUNTIME: "LiteRT float32 file", "keras": "Keras (old path)",
+             "opencv": "OpenCV ESPCN x4"}
+    lines = ["### Decode: shipped LiteRT vs float32 file vs Keras vs OpenCV ESPCN (same run)", "",
+             "| photo (MP) | scale | " + " | ".join(f"{names[m]} ms | RSS MB" for m in methods)
+             + " | shipped / ESPCN x4 |",
+             "|---:|---:|" + "---:|---:|" * len(methods) + "---:|"]
+
+    def find(mp, scale, method):
+        return next((r for r in decodes if r["megapixels"] == mp and r["scale"] == scale and r["runtime"] == method
+                     and r.get("tile") != 0), None)
+
     for mp in sorted({r["megapixels"] for r in decodes}):
+        espcn = find(mp, 4, "opencv")
         for scale in sorted({r["scale"] for r in decodes}):
             cells = []
             for m in methods:
-                row = next((r for r in decodes if r["megapixels"] == mp and r["scale"] == scale and r["runtime"] == m
-                            and r.get("tile") != 0), None)
+                row = find(mp, scale, m)
                 cells += [f"{1000 * row['median_s']:.0f}", f"{row['peak_rss'] / 2**20:.0f}"] if row else ["–", "–"]
-            lines.append(f"| {mp:g} | {scale} | " + " | ".join(cells) + " |")
+            shipped = find(mp, scale, "litert")
+            ratio = f"{shipped['median_s'] / espcn['median_s']:.2f}×" if shipped and espcn else "–"
+            lines.append(f"| {mp:g} | {scale} | " + " | ".join(cells) + f" | {ratio} |")
     return lines + [""]
 
 
@@ -270,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     p.add_argument("--sizes", type=float, nargs="+", default=list(DEFAULT_SIZES), help="photo sizes, megapixels")
     p.add_argument("--scales", type=int, nargs="+", default=list(DEFAULT_SCALES))
-    p.add_argument("--runtimes", nargs="+", default=None, help="default: keras, plus litert when importable")
+    p.add_argument("--runtimes", nargs="+", default=None,
+                   help=f"litert (shipped file), {FP32_RUNTIME} (the float32 file), keras; default: all three "
+                        "(keras only without a TFLite interpreter)")
     p.add_argument("--device", default=None, choices=["cpu", "gpu"])
     p.add_argument("--weights-dir", type=Path, default=None, help="decode with these weights (default: shipped)")
     p.add_argument("--random-weights", action="store_true",
@@ -289,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
 
-    runtimes = args.runtimes or (["litert", "keras"] if litert_available() else ["keras"])
+    runtimes = args.runtimes or (["litert", FP32_RUNTIME, "keras"] if litert_available() else ["keras"])
     scratch = Path(tempfile.mkdtemp(prefix="sr_codec_speed_"))
     weights_dir = args.weights_dir
     if args.random_weights:
@@ -307,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpu_count": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor(),
                     "python": platform.python_version(), "platform": platform.platform()},
         "device": args.device, "repeats": args.repeats, "weights": str(weights_dir or "shipped"), "cases": [],
+        "command": "python -m benchmarks.speed " + " ".join(argv if argv is not None else sys.argv[1:]),
         "load_average_before": os.getloadavg(),
     }
     imports = [import_time() for _ in range(max(args.repeats, 3))]
