@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from .app import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, MiB, create_app
+from .app import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PIXELS, KiB, create_app
 from .browser import WEB_DIR
 from .store import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
 
@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=os.environ.get(DATABASE_URL_ENV, DEFAULT_DATABASE_URL),
                         help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV}, else {DEFAULT_DATABASE_URL}); "
                              "e.g. postgresql+psycopg://user:pass@host/db")
-    parser.add_argument("--max-upload-mb", type=int, default=DEFAULT_MAX_UPLOAD_BYTES // MiB)
+    parser.add_argument("--max-payload-kb", type=int, default=DEFAULT_MAX_PAYLOAD_BYTES // KiB,
+                        help="largest payload accepted, in KiB (uploads are payloads, never photos)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
     args = parser.parse_args(argv)
     if not (WEB_DIR / "node_modules").is_dir():
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
     import uvicorn
 
-    app = create_app(args.database_url, max_upload_bytes=args.max_upload_mb * MiB, max_pixels=args.max_pixels)
+    app = create_app(args.database_url, max_payload_bytes=args.max_payload_kb * KiB, max_pixels=args.max_pixels)
     print(f"sr_codec chat demo: http://{args.host}:{args.port}/  (database: {args.database_url})")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

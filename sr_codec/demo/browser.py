@@ -47,6 +47,7 @@ def import_map(node_modules_url: str) -> dict:
         "@msgpack/msgpack": f"{base}/@msgpack/msgpack/dist.esm/index.mjs",
         "@litertjs/core": f"{base}/@litertjs/core/dist/index.js",
         "@litertjs/wasm-utils": f"{base}/@litertjs/wasm-utils/dist/index.js",
+        "@jsquash/avif/": f"{base}/@jsquash/avif/",
     }}
 
 

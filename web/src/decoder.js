@@ -7,7 +7,7 @@
 import { LimitExceededError, ModelError, PayloadError } from './errors.js';
 import { alphaCodec, decodePixels, readSize } from './inner.js';
 import { resolveLimits } from './limits.js';
-import { loadRuntime, Network } from './model.js';
+import { loadRuntime, Network, probeAccelerator } from './model.js';
 import { INNER_CODECS, unpack } from './payload.js';
 import { downsample, resizeBicubic } from './resize.js';
 
@@ -73,10 +73,7 @@ export class Decoder {
     if (!this.acceleratorPromise) {
       this.acceleratorPromise = (async () => {
         if (this.requestedAccelerator !== 'auto') return this.requestedAccelerator;
-        try {
-          if (globalThis.navigator?.gpu && (await navigator.gpu.requestAdapter())) return 'webgpu';
-        } catch { /* no adapter */ }
-        return 'wasm';
+        return probeAccelerator();
       })();
     }
     return this.acceleratorPromise;

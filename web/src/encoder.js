@@ -25,7 +25,7 @@ import { pack } from './payload.js';
 import { downsample, resizeBicubic } from './resize.js';
 import { withFixedShapes } from './tflite_shape.js';
 import { readImage } from './input.js';
-import { DEFAULT_AVIF_QUALITY, encodeAvif } from './avif_encode.js';
+import { avifSpeedFor, DEFAULT_AVIF_QUALITY, encodeAvif } from './avif_encode.js';
 import { encodeAlpha } from './alpha_encode.js';
 import { decodePixels } from './inner.js';
 import { chooseForBudget, checkBudget, defaultBudget, effectiveScale, gainTable, mosaic, RATE_CONSTANTS, usesProxy } from './rate.js';
@@ -295,7 +295,8 @@ export class Encoder {
    * @param {ImageData | ImageBitmap | Blob} input
    * @param {{scale?: number | 'auto', quality?: number, maxBytes?: number, sender?: string, inner?: string}} [options]
    * @returns {Promise<{payload: Uint8Array, scale: number, quality: number, sender: string, modelId: string,
-   *                    estimateDb: number | null, warnings: string[], timings: Record<string, number>}>}
+   *                    estimateDb: number | null, avifSpeed: number, warnings: string[], image: object,
+   *                    timings: Record<string, number>}>} `image`: the normalised input (readImage), for comparisons
    */
   async encodeWithReport(input, { scale = undefined, quality = null, maxBytes = null, sender = 'auto', inner = 'avif' } = {}) {
     const t0 = now();
@@ -327,7 +328,8 @@ export class Encoder {
       const modelId = await this.modelFor(s, route);
       const q = quality ?? DEFAULT_AVIF_QUALITY;
       const bitstream = await builder.bitstream(s, q, null, route);
-      result = { route: { scale: s, modelId, sender: route }, quality: q, payload: await builder.pack({ scale: s, modelId }, bitstream), estimateDb: null };
+      result = { route: { scale: s, modelId, sender: route }, quality: q, payload: await builder.pack({ scale: s, modelId }, bitstream),
+                 estimateDb: null, speed: avifSpeedFor(Math.ceil(image.height / s), Math.ceil(image.width / s)) };
     } else {
       const scales = scale === 'auto' ? RATE_CONSTANTS.AUTO_SCALES : [scale];
       const routes = [];
@@ -356,8 +358,8 @@ export class Encoder {
     const t2 = now();
     return {
       payload: result.payload, scale: result.route.scale, quality: result.quality, sender: result.route.sender,
-      modelId: result.route.modelId, estimateDb: result.estimateDb ?? null, warnings: image.warnings,
-      encodes: result.encodes ?? 1, timings: { readMs: t1 - t0, codeMs: t2 - t1, totalMs: t2 - t0 },
+      modelId: result.route.modelId, estimateDb: result.estimateDb ?? null, avifSpeed: result.speed, warnings: image.warnings,
+      image, encodes: result.encodes ?? 1, timings: { readMs: t1 - t0, codeMs: t2 - t1, totalMs: t2 - t0 },
     };
   }
 }

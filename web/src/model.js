@@ -18,15 +18,76 @@ const COMPILED_CACHE_SIZE = 8;
 
 let runtimePromise = null;
 
+const LITERT_LEVELS = ['VERBOSE', 'INFO', 'WARNING', 'ERROR'];
+let litertLevel = 'ERROR';
+let consoleFiltered = false;
+
+/**
+ * Which of LiteRT.js's own log lines (its C++ runtime writes "INFO: [file.cc:N] ..." to the console) reach the
+ * console: 'ERROR' (default: none of its INFO and WARNING lines, e.g. the NPU it looks for and the XNNPACK
+ * delegate it creates), 'WARNING', 'INFO' or 'VERBOSE' (all). Other console output is never touched.
+ */
+export function setLiteRtLogLevel(level) {
+  const upper = String(level).toUpperCase();
+  if (!LITERT_LEVELS.includes(upper)) throw new Error(`LiteRT log level must be one of ${LITERT_LEVELS.join(', ')}`);
+  litertLevel = upper;
+}
+
+function filterLiteRtLogs() {
+  if (consoleFiltered) return;
+  consoleFiltered = true;
+  const pattern = /^(VERBOSE|INFO|WARNING|ERROR): |^(Failed to create default WebGPU device)/;
+  for (const method of ['log', 'info', 'warn', 'error']) {
+    const original = console[method].bind(console);
+    console[method] = (...args) => {
+      const match = typeof args[0] === 'string' ? pattern.exec(args[0]) : null;
+      const level = match ? match[1] ?? 'WARNING' : null;
+      if (match && LITERT_LEVELS.indexOf(level) < LITERT_LEVELS.indexOf(litertLevel)) return;
+      original(...args);
+    };
+  }
+}
+
+let probePromise = null;
+
+/**
+ * 'webgpu' when the browser has a WebGPU adapter, else 'wasm': asked once per page and shared by the decoder,
+ * the encoder and the runtime (each probe without an adapter makes Chromium log "No available adapters.").
+ */
+export function probeAccelerator() {
+  if (!probePromise) {
+    probePromise = (async () => {
+      try {
+        if (globalThis.navigator?.gpu && (await navigator.gpu.requestAdapter())) return 'webgpu';
+      } catch { /* no adapter */ }
+      return 'wasm';
+    })();
+  }
+  return probePromise;
+}
+
 /**
  * Load the LiteRT.js WebAssembly runtime once per page. Threads when the page is cross-origin
  * isolated (COOP/COEP headers), else single-threaded. Nothing is fetched but `wasmBaseUrl`.
+ * Without a WebGPU adapter (probeAccelerator) the runtime is loaded without one, so LiteRT.js does not
+ * probe again and warn.
  * @param {string} wasmBaseUrl folder serving node_modules/@litertjs/core/wasm/
  */
 export function loadRuntime(wasmBaseUrl) {
   if (!runtimePromise) {
+    filterLiteRtLogs();
     const threads = Boolean(globalThis.crossOriginIsolated);
-    runtimePromise = loadLiteRt(wasmBaseUrl, { threads }).then(() => ({ threads }), (error) => {
+    runtimePromise = probeAccelerator().then(async (accelerator) => {
+      const gpu = Object.getOwnPropertyDescriptor(Navigator.prototype, 'gpu');
+      const hide = accelerator === 'wasm' && gpu?.configurable;
+      if (hide) Object.defineProperty(navigator, 'gpu', { value: undefined, configurable: true });
+      try {
+        await loadLiteRt(wasmBaseUrl, { threads });
+      } finally {
+        if (hide) delete navigator.gpu; // the prototype's getter is back
+      }
+      return { threads };
+    }).catch((error) => {
       runtimePromise = null;
       throw new ModelError(`cannot load the LiteRT.js runtime from ${wasmBaseUrl}: ${error.message}`, { cause: error });
     });

@@ -387,7 +387,8 @@ export async function chooseForBudget({ full, proxy, routes, gains, budget, soft
   }
   const [route, quality] = chosen;
   const payload = await finalSession.payload(route, quality);
-  return { route, quality, payload, estimateDb: await judge.estimate(route, quality), encodes: finalSession.encodes + (judge !== finalSession ? judge.encodes : 0) };
+  const speed = finalSession.speedFor(route.scale) ?? avifSpeedFor(Math.ceil(height / route.scale), Math.ceil(width / route.scale));
+  return { route, quality, payload, speed, estimateDb: await judge.estimate(route, quality), encodes: finalSession.encodes + (judge !== finalSession ? judge.encodes : 0) };
 }
 
 export function checkBudget(maxBytes) {

@@ -1,20 +1,65 @@
-// The chat page: sends photos to the server (which stores only the sr_codec payload) and shows every
-// message of the room by fetching only its payload bytes and decoding them here, in the browser.
-import { Decoder, toRGBA } from '/web/index.js';
+// The chat page. Sending: this browser codes the photo (the JS encoder, WebAssembly) and uploads only the
+// sr_codec payload; the server checks it and relays it, and never receives the photo. Then, in the background,
+// this browser measures the comparison shown to everyone: the payload's decoded PSNR against the photo and the
+// smallest whole-image AVIF reaching it, coded at the same libavif speed as the payload's own AVIF.
+// Receiving: every message's payload is fetched and decoded here.
+import { Decoder, Encoder, decodePixels, encodeAvifFile, psnr, toRGBA } from '/web/index.js';
 
 const room = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop() || 'lobby');
-const decoder = new Decoder({ manifestUrl: '/models/web_manifest.json', wasmBaseUrl: '/node_modules/@litertjs/core/wasm/' });
+const manifestUrl = '/models/web_manifest.json';
+const wasmBaseUrl = '/node_modules/@litertjs/core/wasm/';
+const decoder = new Decoder({ manifestUrl, wasmBaseUrl });
+const encoder = new Encoder({ manifestUrl, wasmBaseUrl });
 const list = document.getElementById('messages');
 const statusLine = document.getElementById('send-status');
 const kb = (n) => (n == null ? '–' : n < 10_000 ? `${n.toLocaleString('en')} B` : `${(n / 1000).toFixed(1)} KB`);
 
 /** Decoded images by message id, for tests that read the pixels back. */
 window.srDecoded = {};
+/** What this tab sent: {clientId, payloadBytes, originalBytes, encodeMs, ...}, for tests. */
+window.srSent = [];
 document.getElementById('room-name').textContent = `· ${room}`;
 decoder.accelerator().then((a) => { document.getElementById('accelerator').textContent = a === 'webgpu' ? 'WebGPU' : 'WebAssembly'; });
 
 const budget = document.getElementById('budget');
 budget.addEventListener('input', () => { document.getElementById('budget-value').textContent = budget.value; });
+
+async function upload(payload, file, sender, clientId) {
+  const url = `/api/rooms/${encodeURIComponent(room)}/messages?sender=${encodeURIComponent(sender)}` +
+    `&original_bytes=${file.size}&client_id=${clientId}`;
+  for (let attempt = 1; ; attempt++) { // a retry carries the same client_id: the server stores the message once
+    try {
+      const response = await fetch(url, { method: 'POST', body: payload, headers: { 'Content-Type': 'application/octet-stream' } });
+      const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+      if (!response.ok) throw Object.assign(new Error(body.error || body.detail?.[0]?.msg || `HTTP ${response.status}`), { final: true });
+      return body;
+    } catch (error) {
+      if (error.final || attempt >= 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+}
+
+/** RGB PSNR of the payload's decode against the photo, and the smallest whole-image AVIF at `speed` reaching it. */
+async function compare(messageId, payload, image, speed) {
+  const decoded = await decoder.decode(payload);
+  const rgb = new Uint8Array(image.width * image.height * 3);
+  for (let i = 0, j = 0; i < rgb.length; i += 3, j += decoded.channels) rgb.set(decoded.data.subarray(j, j + 3), i);
+  const target = psnr(image.rgb, rgb);
+  if (!Number.isFinite(target)) return;
+  let low = 0; let high = 100; let best = null;
+  while (low <= high) { // PSNR grows with quality (near enough): a bisection of ~7 encodes
+    const quality = (low + high) >> 1;
+    const file = await encodeAvifFile(image.rgb, image.height, image.width, quality, speed);
+    const { rgba } = await decodePixels('avif', file);
+    const back = new Uint8Array(rgb.length);
+    for (let i = 0, j = 0; i < back.length; i += 3, j += 4) { back[i] = rgba[j]; back[i + 1] = rgba[j + 1]; back[i + 2] = rgba[j + 2]; }
+    if (psnr(image.rgb, back) >= target) { best = file.length; high = quality - 1; } else { low = quality + 1; }
+  }
+  const query = new URLSearchParams({ psnr_db: target.toFixed(3), avif_speed: speed });
+  if (best !== null) query.set('avif_bytes', best);
+  await fetch(`/api/messages/${messageId}/comparison?${query}`, { method: 'POST' });
+}
 
 document.getElementById('send-form').addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -22,16 +67,24 @@ document.getElementById('send-form').addEventListener('submit', async (event) =>
   const sender = document.getElementById('sender').value;
   if (!file) return;
   statusLine.className = '';
-  statusLine.textContent = `Coding ${file.name} (${kb(file.size)}) in at most ${budget.value} bytes…`;
-  const url = `/api/rooms/${encodeURIComponent(room)}/messages?sender=${encodeURIComponent(sender)}&max_bytes=${budget.value}`;
+  statusLine.textContent = `Coding ${file.name} (${kb(file.size)}) in at most ${budget.value} bytes, in this browser…`;
+  const clientId = crypto.randomUUID();
   try {
-    const response = await fetch(url, { method: 'POST', body: file, headers: { 'Content-Type': file.type || 'application/octet-stream' } });
-    const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
-    if (!response.ok) throw new Error(body.error || body.detail?.[0]?.msg || `HTTP ${response.status}`);
-    statusLine.textContent = `Sent: ${kb(body.payload_bytes)} instead of ${kb(body.original_bytes)}.`;
+    const started = performance.now();
+    const report = await encoder.encodeWithReport(file, { maxBytes: Number(budget.value) });
+    const encodeMs = performance.now() - started;
+    const body = await upload(report.payload, file, sender, clientId);
+    window.srSent.push({ clientId, id: body.id, payloadBytes: report.payload.length, originalBytes: file.size, encodeMs,
+                         scale: report.scale, quality: report.quality, avifSpeed: report.avifSpeed });
+    statusLine.textContent = `Sent: uploaded ${kb(body.payload_bytes)} (the original file is ${kb(file.size)}); ` +
+      `coded here in ${encodeMs.toFixed(0)} ms, x${report.scale} AVIF q${report.quality}.` +
+      (report.warnings.length ? ` Note: ${report.warnings.join(' ')}` : '');
+    compare(body.id, report.payload, report.image, report.avifSpeed)
+      .catch(() => {}) // the comparison is optional: the message is sent
+      .finally(() => { window.srCompared = (window.srCompared || 0) + 1; });
   } catch (error) {
     statusLine.className = 'error';
-    statusLine.textContent = `Not sent: ${error.message}`;
+    statusLine.textContent = `Not sent: ${error.name && error.name !== 'Error' ? `${error.name}: ` : ''}${error.message}`;
   }
   poll();
 });
@@ -40,6 +93,30 @@ function draw(canvas, image) {
   canvas.width = image.width;
   canvas.height = image.height;
   canvas.getContext('2d').putImageData(new ImageData(toRGBA(image), image.width, image.height), 0, 0);
+}
+
+function table(item, message, payloadBytes, image) {
+  const ratio = (n) => (n && n !== payloadBytes ? `${(n / payloadBytes).toFixed(1)}× the payload` : '');
+  const avifLabel = message.avif_speed == null ? 'AVIF, same quality' : `AVIF, same quality (libavif speed ${message.avif_speed}, as the payload)`;
+  const rows = [
+    ['uploaded and received (sr_codec payload)', payloadBytes],
+    ['original file (never uploaded)', message.original_bytes],
+    [avifLabel, message.avif_bytes],
+  ];
+  item.querySelector('table').innerHTML = rows.map(([label, n]) =>
+    `<tr><td>${label}</td><td class="num">${kb(n)}</td><td class="num">${ratio(n)}</td></tr>`).join('') +
+    `<tr><td>quality (RGB PSNR vs original, measured by the sender)</td><td class="num">${message.psnr_db ? message.psnr_db.toFixed(2) + ' dB' : 'measuring…'}</td><td></td></tr>` +
+    `<tr><td>decode time in this browser</td><td class="num">${image.timings.totalMs.toFixed(0)} ms</td><td></td></tr>`;
+}
+
+async function refreshComparison(item, message, payloadBytes, image) {
+  for (let i = 0; i < 120 && message.psnr_db == null; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const response = await fetch(`/api/messages/${message.id}`);
+    if (response.ok) message = await response.json();
+  }
+  table(item, message, payloadBytes, image);
+  item.dataset.compared = message.psnr_db == null ? 'no' : 'yes';
 }
 
 async function show(message) {
@@ -71,16 +148,8 @@ async function show(message) {
     window.srDecoded[message.id] = image;
     item.dataset.state = 'decoded';
     state.textContent = `${image.width}×${image.height}, ×${info.scale} ${info.inner.toUpperCase()} + ${image.modelId}`;
-    const rows = [
-      ['received (sr_codec payload)', bytes.length],
-      ['original file', message.original_bytes],
-      ['AVIF, same quality', message.avif_bytes],
-      ['JPEG, same quality', message.jpeg_bytes],
-    ];
-    item.querySelector('table').innerHTML = rows.map(([label, n]) =>
-      `<tr><td>${label}</td><td class="num">${kb(n)}</td><td class="num">${n && n !== bytes.length ? (n / bytes.length).toFixed(1) + '× the payload' : ''}</td></tr>`).join('') +
-      `<tr><td>quality (RGB PSNR vs original)</td><td class="num">${message.psnr_db ? message.psnr_db.toFixed(2) + ' dB' : '–'}</td><td></td></tr>` +
-      `<tr><td>decode time in this browser</td><td class="num">${image.timings.totalMs.toFixed(0)} ms</td><td></td></tr>`;
+    table(item, message, bytes.length, image);
+    refreshComparison(item, message, bytes.length, image);
   } catch (error) {
     item.dataset.state = 'error';
     state.className = 'state error';
