@@ -751,3 +751,13 @@ def test_the_final_search_is_a_secant_that_stops_when_the_next_quality_is_predic
     coffee = IMAGES["coffee"]
     choice = rate.choose(coffee, max_bytes=budget(coffee, 0.5), receiver=bicubic_receiver())
     assert choice.encodes <= 4 * len(rate.AUTO_SCALES) + 4
+
+
+def test_large_photos_leave_the_untiled_learned_downscaler_out_unless_asked(monkeypatch):
+    from sr_codec.sender.rate import choose as choose_module
+
+    image = IMAGES["astronaut"]
+    receiver = dataclasses.replace(bicubic_receiver(), learned_for=lambda scale: "pair-up" if scale == 4 else None)
+    monkeypatch.setattr(choose_module, "LEARNED_MAX_PIXELS", image.shape[0] * image.shape[1] - 1)
+    choice = rate.choose(image, max_bytes=budget(image, 0.3), receiver=receiver)
+    assert all(t.sender == "bicubic" for t in choice.finalists)

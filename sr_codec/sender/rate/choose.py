@@ -34,6 +34,10 @@ DEFAULT_MIN_BYTES = 1000
 (967 B); below it a thumbnail has too few bytes to be worth a super-resolution decode."""
 DEFAULT_MAX_BYTES_CAP = 40_000
 """The default budget's cap: a 12 MP photo gets 40 kB (0.027 bpp), not 94 kB, in a chat message."""
+LEARNED_MAX_PIXELS = 4_000_000
+"""Above this many pixels ``sender="auto"`` leaves the learned routes out: the downscaler runs untiled on the whole
+photo (LiteRT), 445 MB peak RSS for a 2 MP photo here, so a 12 MP one would pass the 600 MB a phone-sized photo
+may take; ``sender="learned"`` still asks for it."""
 TARGET_CAP_BITS_PER_PIXEL = 0.5
 """``target_psnr`` without ``max_bytes`` is capped (softly) at this many bits per input pixel (:func:`target_cap`):
 8 x the default budget, where a plain AVIF file of a BSD100 photo decodes at 30.7 dB on average; a textured photo
@@ -185,6 +189,8 @@ def choose(
         from ..learned import is_grey, learned_sender_suits
 
         candidates = routes_for(img.height, img.width, scales, receiver)
+        if img.height * img.width > LEARNED_MAX_PIXELS and sender != "learned":
+            candidates = [r for r in candidates if r.sender != "learned"]
         grey = is_grey(img.rgb) if any(r.sender == "learned" for r in candidates) else False
         routes = [r for r in candidates
                   if (sender == "auto" or r.scale == 1 or r.sender == sender)
