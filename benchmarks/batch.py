@@ -6,7 +6,8 @@ waits for, each run a fresh process timed from outside: a plain single-process l
 in-process, moving to Ray only when the job pays for its start-up) and ``--runner ray``, same files, same
 options, interleaved in one run (the order rotates per repeat), median of ``--repeats``; on the validation
 photos (``val/BSD100``, ``val/Set14``, ``val/Set5``; never the training photos): encode at the defaults,
-encode with ``--max-bytes 3000`` (rate control), and decode of the default payloads to PNG.
+encode with ``--max-bytes 3000`` (rate control), and decode of the default payloads to PNG (``--jobs
+defaults,rate,decode`` picks some).
 
 The other sections (``--sections encode,corrupt,memory,training``, the default; results: ``batch.json`` and
 ``batch.md``):
@@ -295,7 +296,10 @@ def _timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     return seconds, done
 
 
-def runners_section(paths: list[Path], work: Path, repeats: int) -> dict:
+JOBS = ("defaults", "rate", "decode")
+
+
+def runners_section(paths: list[Path], work: Path, repeats: int, which: tuple[str, ...] = JOBS) -> dict:
     """Plain loop vs ``sr-codec batch --runner auto`` vs ``--runner ray``, each a fresh process, interleaved."""
     photos = list_file(paths, work / "photos.txt")
     payload_dir = work / "payloads"  # the decode job's inputs: the defaults' payloads, made once
@@ -305,6 +309,7 @@ def runners_section(paths: list[Path], work: Path, repeats: int) -> dict:
     jobs = {"encode, defaults (x4)": ("encode", photos, ["--scale", "4"]),
             "encode, --max-bytes 3000 (rate control)": ("encode", photos, ["--max-bytes", "3000"]),
             "decode to PNG": ("decode", payloads, [])}
+    jobs = {name: job for key, (name, job) in zip(JOBS, jobs.items()) if key in which}
     results = {}
     for name, (mode, listing, flags) in jobs.items():
         files = len(listing.read_text().split())
@@ -463,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "docs" / "results")
     p.add_argument("--sections", default="encode,corrupt,memory,training",
                    help="comma-separated: runners (batch_runners.*), or encode,corrupt,memory,training (batch.*)")
+    p.add_argument("--jobs", default=",".join(JOBS), help=f"runners section: some of {','.join(JOBS)}")
     a = p.parse_args(argv)
     a.data = a.data.resolve()  # list files and symlinks below need absolute paths
     sections = set(a.sections.split(","))
@@ -480,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         if "runners" in sections:
             paths = validation_photos(a.data)[: a.limit]
             print(f"runners: {len(paths)} validation photos", flush=True)
-            result["runners"] = runners_section(paths, work / "runners", a.repeats)
+            result["runners"] = runners_section(paths, work / "runners", a.repeats, tuple(a.jobs.split(",")))
             result["load_after"] = [round(x, 2) for x in os.getloadavg()]
             (a.out / "batch_runners.json").write_text(json.dumps(result, indent=1) + "\n")
             (a.out / "batch_runners.md").write_text(runners_markdown(result))
