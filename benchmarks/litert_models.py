@@ -205,6 +205,34 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def compressai(report: dict, out: Path) -> list[Path]:
+    """CompressAI-style result files, one per model: ``{"name", "description", "results": {metric: [per precision]}}``."""
+    written = []
+    rows = report.get("precisions") or []
+    for model_id in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model_id]
+        conditions = list(mine[0]["conditions"])
+        results: dict[str, list] = {"precision": [r["precision"] for r in mine],
+                                    "ms-2mp": [r["ms_2mp"] for r in mine],
+                                    "tflite-bytes": [r["tflite_bytes"] for r in mine]}
+        for condition in conditions:
+            results[f"psnr-y-{condition}"] = [r["conditions"][condition]["y_psnr"] for r in mine]
+            results[f"psnr-rgb-{condition}"] = [r["conditions"][condition]["rgb_psnr"] for r in mine]
+            results[f"max-abs-diff-vs-fp32-{condition}"] = [r["conditions"][condition]["max_abs_diff_vs_fp32"]
+                                                            for r in mine]
+        path = Path(out) / "compressai" / f"{model_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({
+            "name": f"sr_codec {model_id} TFLite precisions",
+            "description": (f"{model_id} (x{mine[0]['scale']}, {mine[0]['role']} role) under LiteRT/XNNPACK, "
+                            f"BSD100 ({mine[0]['images']} photos): mean PSNR from AVIF q{mine[0]['quality']} and "
+                            f"clean low-res; 2 MP time median of {report['repeats']}, {mine[0]['threads']} threads. "
+                            f"Command: {report.get('command', 'python -m benchmarks.litert_models --precisions')}"),
+            "results": results}, indent=2) + "\n")
+        written.append(path)
+    return written
+
+
 def run(data: Path, limit: int | None, with_precisions: bool, repeats: int = 3, models: list[str] | None = None,
         quality: int = 50, with_accuracy: bool = True, calibration: list[Path] | None = None) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -243,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "litert_models.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.out / "litert_models.md").write_text(markdown(report))
+    compressai(report, args.out)
     print(markdown(report))
     return 0
 
