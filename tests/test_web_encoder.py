@@ -407,13 +407,12 @@ def test_exif_orientation_is_applied(page):
 def test_golden_payloads_decode_in_js_to_pythons_pixels(page):
     """Every payload of tests/golden, by name, within the decoder conformance tolerance (+-2) of sr_codec.decode.
 
-    The reference is Python's float32 decode (``runtime="keras"``): the browser runs the float32 ``.tflite`` of
-    web_manifest.json, while Python's CPU default may run an int8 ``.tflite`` (manifest ``tflite.precision``)."""
+    Both run the shipped ``.tflite`` of each model (web_manifest.json lists the files the CPU runtime loads)."""
     corpus = json.loads((GOLDEN / "corpus.json").read_text())["payloads"]
     rows = []
     for name in sorted(corpus):
         payload = (GOLDEN / f"{name}.srp").read_bytes()
-        expected = sr_codec.decode(payload, runtime="keras")
+        expected = sr_codec.decode(payload)
         result = page.evaluate("(b) => window.decodePayload(b)", base64.b64encode(payload).decode())
         assert result["ok"], f"{name}: {result}"
         got = np.frombuffer(base64.b64decode(result["data"]), np.uint8).reshape(expected.shape)

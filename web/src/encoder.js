@@ -101,7 +101,8 @@ class Downscaler {
         kind === 'input' && name.includes('high_res') ? [1, height, width, 3] : [1, lowHeight, lowWidth, 3]);
       const compiled = loadAndCompile(fixed.bytes, { accelerator: 'wasm' }).then((model) => ({ model, inputs: fixed.inputs }));
       compiled.catch(() => this.compiled.delete(key));
-      for (const [oldKey, old] of this.compiled) { // one size at a time: a photo's mosaic, then the photo
+      while (this.compiled.size >= 3) { // a photo's mosaic and the photo itself stay compiled
+        const [oldKey, old] = this.compiled.entries().next().value;
         this.compiled.delete(oldKey);
         old.then(({ model }) => model.delete(), () => {});
       }
@@ -141,7 +142,8 @@ class Downscaler {
 
 /** One image's thumbnails, bitstreams and payloads (`builder.PayloadBuilder`). */
 class Builder {
-  constructor(encoder, image, tags) {
+  constructor(encoder, image, tags, stats) {
+    this.stats = stats;
     this.encoder = encoder;
     this.image = image;
     this.height = image.height;
@@ -159,7 +161,10 @@ class Builder {
         const base = scale === 1 ? this.rgb : downsample(this.rgb, this.height, this.width, 3, scale);
         if (sender !== 'learned' || scale === 1) return base;
         const cached = await this.lowRes(scale, 'bicubic');
-        return this.encoder.learnedLowRes(this.rgb, this.height, this.width, scale, cached);
+        const t = now();
+        const low = await this.encoder.learnedLowRes(this.rgb, this.height, this.width, scale, cached);
+        this.stats.downscalerMs += now() - t;
+        return low;
       })());
     }
     return this.low.get(key);
@@ -167,7 +172,10 @@ class Builder {
 
   async bitstream(scale, quality, speed, sender = 'bicubic') {
     const low = await this.lowRes(scale, sender);
+    const t = now();
     const bitstream = await encodeAvif(low, Math.ceil(this.height / scale), Math.ceil(this.width / scale), quality, speed);
+    this.stats.avifMs += now() - t;
+    this.stats.avifEncodes += 1;
     const limits = this.encoder.limits;
     if (bitstream.length > limits.maxInnerBytes) {
       throw new LimitExceededError(`inner bitstream is ${bitstream.length} bytes; the limit is ${limits.maxInnerBytes}`);
@@ -187,6 +195,15 @@ class Builder {
 
   /** PSNR of the bicubic upsampling of the decoded low-res against the photo (the decode of a route without a network). */
   async bicubicPsnr(scale, bitstream) {
+    const t = now();
+    try {
+      return await this.bicubicPsnrOf(scale, bitstream);
+    } finally {
+      this.stats.judgeMs += now() - t;
+    }
+  }
+
+  async bicubicPsnrOf(scale, bitstream) {
     const { width, height, rgba } = await decodePixels('avif', bitstream);
     const low = new Uint8Array(width * height * 3);
     for (let i = 0, j = 0; j < rgba.length; i += 3, j += 4) { low[i] = rgba[j]; low[i + 1] = rgba[j + 1]; low[i + 2] = rgba[j + 2]; }
@@ -317,7 +334,8 @@ export class Encoder {
     const t1 = now();
     const [tags] = await Promise.all([this.tagFor(), this.files()]);
     const { gains } = await this.files();
-    const builder = new Builder(this, image, tags);
+    const stats = { avifMs: 0, avifEncodes: 0, downscalerMs: 0, judgeMs: 0 };
+    const builder = new Builder(this, image, tags, stats);
     const grey = isGrey(image.rgb);
     let result;
     if (!rateControl) {
@@ -350,7 +368,7 @@ export class Encoder {
       let proxy = null;
       if (usesProxy(image.height, image.width)) {
         const m = mosaic(image.rgb, image.height, image.width);
-        proxy = new Builder(this, { ...m, alpha: null }, tags);
+        proxy = new Builder(this, { ...m, alpha: null }, tags, stats);
       }
       result = await chooseForBudget({ full: builder, proxy, routes, gains, budget, soft, maxBytes: budgetBytes });
     }
@@ -359,7 +377,9 @@ export class Encoder {
     return {
       payload: result.payload, scale: result.route.scale, quality: result.quality, sender: result.route.sender,
       modelId: result.route.modelId, estimateDb: result.estimateDb ?? null, avifSpeed: result.speed, warnings: image.warnings,
-      image, encodes: result.encodes ?? 1, timings: { readMs: t1 - t0, codeMs: t2 - t1, totalMs: t2 - t0 },
+      image, encodes: stats.avifEncodes,
+      timings: { readMs: t1 - t0, codeMs: t2 - t1, totalMs: t2 - t0, avifMs: stats.avifMs, downscalerMs: stats.downscalerMs,
+                 judgeMs: stats.judgeMs },
     };
   }
 }
