@@ -422,3 +422,19 @@ def test_golden_payloads_decode_in_js_to_pythons_pixels(page):
     worst = [row for row in rows if row["max_abs_diff"] > 2]  # the decoder conformance tolerance (test_web_conformance)
     assert not worst, worst
     assert len(rows) == len(corpus) >= 32
+
+
+def test_every_input_kind_gives_the_same_payload(page):
+    """ImageData, ImageBitmap, and a PNG Blob/File of the same opaque pixels code to the same bytes."""
+    image = photo(87, 131)
+    data = rgba_input(image)
+    bitmap = {**data, "kind": "bitmap"}
+    png = file_input(encoded(image), "p.png", "image/png")
+    payloads = []
+    for source in (data, bitmap, png):
+        result = js_encode(page, source, scale=2, quality=50)
+        assert result["ok"], result
+        payloads.append(base64.b64decode(result["payload"]))
+    assert payloads[0] == payloads[1] == payloads[2]
+    result = page.evaluate("() => window.encodeImage({kind: 'rgba', width: 1, height: 1, data: 'AAAA/w=='}, {scale: 3})")
+    assert result["ok"] and sr_codec.inspect(base64.b64decode(result["payload"])).scale == 1

@@ -5,6 +5,10 @@
  *   const decoder = new Decoder({ manifestUrl: '/models/web_manifest.json', wasmBaseUrl: '/litert-wasm/' });
  *   const preview = await decoder.decodePreview(bytes);   // low-res, instantly
  *   const image = await decoder.decode(bytes);             // full size, through the payload's network
+ *
+ *   import { Encoder } from '@sr-codec/web';
+ *   const encoder = new Encoder({ manifestUrl: '/models/web_manifest.json', wasmBaseUrl: '/litert-wasm/' });
+ *   const payload = await encoder.encode(file, { maxBytes: 3000 });   // like sr_codec.encode(file, max_bytes=3000)
  */
 
 export { Decoder, BICUBIC, toRGBA } from './decoder.js';
