@@ -274,3 +274,22 @@ def test_command_line_is_quiet_small_jobs_run_in_process_and_reruns_report_earli
                                "--concurrency", "1")
     assert retried.returncode == 0 and retried.stderr == "", retried.stderr  # Ray ran, and printed nothing
     assert "6 files, 2 processed, 4 skipped (done before), 2 errors" in retried.stdout and "ran on Ray" in retried.stdout
+
+
+def test_results_table_rows_survive_the_json_built_table_and_an_infinite_psnr(tmp_path):
+    """The Parquet writer builds its table with pyarrow's JSON reader (no pandas import); the rows read back
+    are the rows written, an infinite PSNR (a lossless decode) included."""
+    from sr_codec.batch.results import ResultsWriter
+
+    rows = [{"path": "/a.png", "output": "/o/a.src", "mode": "encode", "bytes_in": 10, "bytes_out": 5, "width": 4,
+             "height": 3, "scale": 2, "quality": 50, "inner": "avif", "psnr": 31.5, "seconds": 0.25, "error": None},
+            {"path": "/b.png", "output": None, "mode": "encode", "bytes_in": 0, "bytes_out": None, "width": None,
+             "height": None, "scale": None, "quality": None, "inner": None, "psnr": None, "seconds": 0.01,
+             "error": 'InputImageError: "quoted" \u00e9'}]
+    lossless = [{**rows[0], "path": "/c.png", "psnr": float("inf")}]
+    for batch, name in ((rows, "t1"), (lossless, "t2")):
+        with ResultsWriter(str(tmp_path / name)) as writer:
+            writer.add([dict(row) for row in batch])
+        back = read_rows(str(tmp_path / name), ALL_COLUMNS)
+        assert [{k: v for k, v in row.items() if k != "run"} for row in back] == batch
+        assert len({row["run"] for row in back}) == 1

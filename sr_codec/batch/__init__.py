@@ -286,8 +286,6 @@ def _run_local(todo, summary: BatchSummary, writer: ResultsWriter, bar: _Progres
                batch_size: int, workers: int, verbose: bool) -> list:
     """Run files in this process, a batch at a time; with ``workers`` > 1 (runner "auto"), stop as soon as the
     files done so far say the rest would finish sooner on that many Ray actors, and return the rest."""
-    import numpy as np
-
     from ..receiver.runtime.litert import quiet_stderr
 
     worker = (EncodeWorker if options.mode == "encode" else DecodeWorker)(options)
@@ -298,9 +296,7 @@ def _run_local(todo, summary: BatchSummary, writer: ResultsWriter, bar: _Progres
             return rest
         chunk = todo[first:first + batch_size]
         with quiet_stderr(not verbose):  # LiteRT's native log lines (XNNPACK), as the CLI hides them
-            table = worker({"path": np.array([item.source for item in chunk]),
-                            "output": np.array([item.output for item in chunk])})
-        rows = table.to_pylist()
+            rows = worker.rows({"path": [item.source for item in chunk], "output": [item.output for item in chunk]})
         writer.add(rows)
         summary.add(rows)
         bar.add(len(rows))

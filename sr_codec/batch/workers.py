@@ -91,11 +91,19 @@ class _Worker:
     def _warm_up(self) -> None:
         """Load the network this job will use now, once, instead of inside the first batch."""
 
+    def __call__(self, batch: dict) -> pa.Table:
+        """Ray Data's call: a batch of ``path`` and ``output`` columns -> its result rows as an Arrow table."""
+        return pa.Table.from_pylist(self.rows(batch), schema=ROW_SCHEMA)
+
+    def rows(self, batch: dict) -> list[dict]:
+        """The result rows of a batch (``path``, ``output``: sequences of the same length), one per file."""
+        raise NotImplementedError
+
     @staticmethod
-    def _table(rows: list[dict]) -> pa.Table:
+    def _done(rows: list[dict]) -> list[dict]:
         for row in rows:
             del row["_target"]
-        return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+        return rows
 
 
 class EncodeWorker(_Worker):
@@ -113,8 +121,8 @@ class EncodeWorker(_Worker):
         except sr_codec.SrCodecError:
             pass  # no shipped model for this scale: the rows will say so
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        return self._table([self._one(str(source), str(output)) for source, output in zip(batch["path"], batch["output"])])
+    def rows(self, batch: dict) -> list[dict]:
+        return self._done([self._one(str(source), str(output)) for source, output in zip(batch["path"], batch["output"])])
 
     def _one(self, source: str, output: str) -> dict:
         row = _empty_row(source, output, "encode")
@@ -163,7 +171,7 @@ class DecodeWorker(_Worker):
     share network calls, what a GPU worker needs); when that fails, each payload is decoded alone, so one bad
     payload is one error row. ``seconds`` of a row: its read and checks plus its share of the batch's decode."""
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+    def rows(self, batch: dict) -> list[dict]:
         rows, ready = [], []
         for source, output in zip(batch["path"], batch["output"]):
             row = _empty_row(str(source), str(output), "decode")
@@ -194,7 +202,7 @@ class DecodeWorker(_Worker):
             except Exception as exc:
                 row["error"] = _error_text(exc)
             row["seconds"] += shared + time.perf_counter() - start
-        return self._table(rows)
+        return self._done(rows)
 
     @staticmethod
     def _write_png(image: np.ndarray, info, row: dict) -> None:
