@@ -170,6 +170,9 @@ class Builder {
         const t = now();
         const low = await this.encoder.learnedLowRes(this.rgb, this.height, this.width, scale, cached);
         this.stats.downscalerMs += now() - t;
+        const pair = await this.encoder.learnedPair(scale);
+        const runner = await this.encoder.downscaler(pair[0]);
+        this.stats.downscalerCalls.push({ scale, size: `${this.width}x${this.height}`, ms: now() - t, ...runner.lastTimings });
         return low;
       })());
     }
@@ -340,7 +343,7 @@ export class Encoder {
     const t1 = now();
     const [tags] = await Promise.all([this.tagFor(), this.files()]);
     const { gains } = await this.files();
-    const stats = { avifMs: 0, avifEncodes: 0, downscalerMs: 0, judgeMs: 0 };
+    const stats = { avifMs: 0, avifEncodes: 0, downscalerMs: 0, judgeMs: 0, downscalerCalls: [] };
     const builder = new Builder(this, image, tags, stats);
     const grey = isGrey(image.rgb);
     let result;
@@ -383,7 +386,7 @@ export class Encoder {
     return {
       payload: result.payload, scale: result.route.scale, quality: result.quality, sender: result.route.sender,
       modelId: result.route.modelId, estimateDb: result.estimateDb ?? null, avifSpeed: result.speed, warnings: image.warnings,
-      image, encodes: stats.avifEncodes,
+      image, encodes: stats.avifEncodes, downscalerCalls: stats.downscalerCalls,
       timings: { readMs: t1 - t0, codeMs: t2 - t1, totalMs: t2 - t0, avifMs: stats.avifMs, downscalerMs: stats.downscalerMs,
                  judgeMs: stats.judgeMs },
     };
