@@ -28,7 +28,8 @@ from sr_codec.zoo import manifest as zoo
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = zoo.upscaler_ids()  # downscalers (the sender's) have their own .tflite contract
-TILES = (0, 16, 40, None)  # untiled, small and medium explicit tiles, the automatic choice
+TILES = (0, 16, 40, None)
+ONE_CROP_DB = 0.15  # quality bound on one crop; the 0.05 dB of the contract is a 100-photo mean (benchmarks)  # untiled, small and medium explicit tiles, the automatic choice
 
 # A child interpreter in which `import tensorflow` fails, as in a base install.
 NO_TENSORFLOW = (
@@ -94,7 +95,10 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("model_id", SHIPPED)
 def test_shipped_tflite_is_its_own_reference_and_keras_matches_it_in_quality(model_id, photo):
     """The shipped file under LiteRT gives the same pixels (within 1) whatever the tiling; Keras, the old
-    reference, agrees in quality: PSNR against the photo within 0.05 dB (not value for value)."""
+    reference, agrees in quality, not value for value. The contract's 0.05 dB is a mean over all 100 BSD100
+    photos (benchmarks.litert_models, docs/results/int8); on this one 256 x 320 crop an int8 x2 file is up
+    to 0.09 dB off, so the bound here is 0.15 dB: it catches a broken conversion (a bad calibration costs
+    dBs), not a hundredth."""
     scale = int(zoo.model_info(model_id)["scale"])
     from sr_codec.imaging.resample import downsample
 
@@ -106,7 +110,7 @@ def test_shipped_tflite_is_its_own_reference_and_keras_matches_it_in_quality(mod
     for tile in TILES[1:]:
         out = upscale(low, scale, model_id=model_id, runtime="litert", device="cpu", tile=tile)
         assert np.abs(out.astype(int) - whole).max() <= 1, (model_id, tile)
-    assert abs(_psnr(hr, whole) - _psnr(hr, keras)) <= 0.05, (model_id, _psnr(hr, whole), _psnr(hr, keras))
+    assert abs(_psnr(hr, whole) - _psnr(hr, keras)) <= ONE_CROP_DB, (model_id, _psnr(hr, whole), _psnr(hr, keras))
     if zoo.model_info(model_id)["tflite"]["precision"] == "fp32":
         assert np.abs(whole.astype(int) - keras).max() <= 1  # a float32 file still matches Keras value for value
 
@@ -136,9 +140,10 @@ def test_auto_runtime_picks_litert_on_the_cpu(random_weights_dir):
 def test_a_tampered_tflite_is_refused(tmp_path):
     model_id = zoo.default_model_id(4)
     shutil.copy(zoo.WEIGHTS_DIR / "manifest.json", tmp_path / "manifest.json")
-    content = bytearray((zoo.WEIGHTS_DIR / f"{model_id}.tflite").read_bytes())
+    shipped = zoo.model_info(model_id)["tflite"]["file"]  # the int8 file where one is shipped
+    content = bytearray((zoo.WEIGHTS_DIR / shipped).read_bytes())
     content[len(content) // 2] ^= 0xFF
-    (tmp_path / f"{model_id}.tflite").write_bytes(bytes(content))
+    (tmp_path / shipped).write_bytes(bytes(content))
     with pytest.raises(ModelError, match="sha256"):
         litert.load_tflite(model_id, tmp_path)
 
