@@ -49,7 +49,7 @@ MODES = ("encode", "decode")
 RUNNERS = ("auto", "ray", "local")
 RAY_START_S = 15.0
 """What moving a job to a local Ray costs before its first file: ``ray.init`` plus an actor pool that has imported
-sr_codec and loaded its networks (measured 8-12 s on a loaded 2-core machine, docs/scale_out.md), with a margin."""
+sr_codec and loaded its networks (measured 6-11 s on a loaded 2-core machine, docs/scale_out.md), with a margin."""
 
 
 @dataclass
