@@ -5,11 +5,14 @@
 * **accuracy** (every manifest model): on BSD100 (clean low-res of the SR protocol), the max abs
   difference between the shipped ``.tflite`` under LiteRT and the Keras model (uint8 outputs), and
   the mean Y-PSNR of both (protocol: BT.601 Y, ``scale`` pixels shaved) and its change.
-* **precisions** (``--precisions``, the default model of each scale): fp32 / fp16 / dynamic-range int8
-  conversions of the same weights, each under LiteRT (XNNPACK): median time of a 2 MP output
-  (untiled, one interpreter call, ``SR_CODEC_THREADS`` threads), mean BSD100 Y-PSNR, max abs diff vs Keras.
+* **precisions** (``--precisions``, every fast upscaler or ``--models``): fp32 / int8-dynamic / int8-full /
+  int8-trunk conversions of the same weights (the calibrated ones on
+  :func:`sr_codec.export.calibration.representative_low_res`), each under LiteRT (XNNPACK): median time
+  of a 2 MP output (untiled, runs interleaved across precisions), mean BSD100 Y-PSNR and RGB PSNR from
+  AVIF-coded (``--quality``) and clean low-res (pair models: their downscaler's thumbnail), max abs diff
+  vs the fp32 file. The shipped precision is the fastest within 0.05 dB of fp32 (docs/models.md).
 
-Results: ``litert_models.json`` / ``.md`` in ``--out``; :mod:`benchmarks.speed` folds them into its report.
+Results: ``litert_models.json`` / ``.md`` and ``compressai/<model>.json`` in ``--out``; :mod:`benchmarks.speed` folds them into its report.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Encode/decode speed and peak memory: ``python -m benchmarks.speed [--peers DIR] [--repeats N] [--out DIR]``.
 
 What is measured, per photo size (2 and 12 megapixels), scale (2, 4, 10) and runtime
-(``litert``: the shipped ``.tflite`` under LiteRT, the default CPU decode; ``keras``: the old TensorFlow path):
+(``litert``: the shipped ``.tflite`` under LiteRT, the default CPU decode (int8-trunk files);
+``litert-fp32``: the float32 file kept beside it, same tiling; ``keras``: the old TensorFlow path):
 
 * **encode**: ``sr_codec.encode(photo, scale=s)`` with the default inner codec (AVIF).
 * **decode**: ``sr_codec.decode_preview(payload)`` (inner decode) + ``sr_codec.upscale(low, s,
@@ -16,7 +17,7 @@ What is measured, per photo size (2 and 12 megapixels), scale (2, 4, 10) and run
 Also, unless switched off: the receiver's base install in a fresh venv (``--receiver-venv``,
 :mod:`benchmarks.receiver`: size, install time, cold start, CLI wall time) and, with BSD100 under
 ``--data``, every shipped ``.tflite`` vs its Keras model (:mod:`benchmarks.litert_models`; with
-``--precisions`` also fp32 / fp16 / int8). The load average before and after is recorded: the
+``--precisions`` also fp32 / int8-dynamic / int8-full / int8-trunk). The load average before and after is recorded: the
 figures of one report come from the same run, so they compare even on a shared machine.
 
 Every timing is the median of ``--repeats`` runs after the cold one. Photos are mosaics of the
