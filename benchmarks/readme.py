@@ -47,7 +47,7 @@ def signed(value: float, digits: int = 1, unit: str = " %") -> str:
 
 
 def mib(num_bytes: float) -> str:
-    return f"{num_bytes / 2**20:.0f} MB"
+    return f"{num_bytes / 2**20:.0f} MiB"
 
 
 def ms(seconds: float) -> str:
@@ -234,36 +234,39 @@ def sr_quality() -> str:
 
 
 def speed() -> str:
-    """docs/results/speed.json: ``python -m benchmarks.speed --peers ../shared/peers``."""
+    """docs/results/speed.json: the command recorded in it (``python -m benchmarks.speed ...``)."""
     data = load("speed.json")
-    receiver = data["receiver"]
     cases = data["cases"]
+    decodes = [c for c in cases if c["kind"] == "decode"]
+    runtimes = list(dict.fromkeys(c["runtime"] for c in decodes))
 
-    def case(kind: str, mp: float, scale: int, runtime: str | None = None) -> dict:
-        return next(c for c in cases if c["kind"] == kind and c["megapixels"] == mp and c["scale"] == scale
-                    and (runtime is None or c.get("runtime") == runtime))
+    def label(runtime: str) -> str:
+        precisions = sorted({c.get("precision") or runtime for c in decodes if c["runtime"] == runtime})
+        return f"{runtime} ({', '.join(precisions)})"
 
-    scales = sorted({c["scale"] for c in cases if c["kind"] == "decode"})
-    keras_cold = [c["cold"] for c in cases if c.get("runtime") == "keras"]
-    rss12 = [c["peak_rss"] for c in cases if c.get("runtime") == "litert" and c["megapixels"] == 12.0]
-    keras12 = [c["peak_rss"] for c in cases if c.get("runtime") == "keras" and c["megapixels"] == 12.0]
-    warm = ", ".join(f"x{s} {ms(case('decode', 2.0, s, 'litert')['median_s'])} vs "
-                     f"{ms(case('decode', 2.0, s, 'keras')['median_s'])}" for s in scales)
-    espcn = next((c for c in cases if c["kind"] == "espcn" and c["megapixels"] == 2.0), None)
-    espcn_text = f"; OpenCV ESPCN x{espcn['scale']} {ms(espcn['median_s'])}" if espcn else ""
+    rows = []
+    for mp in sorted({c["megapixels"] for c in decodes}):
+        for scale in sorted({c["scale"] for c in decodes}):
+            cells = []
+            for runtime in runtimes:
+                case = next((c for c in decodes if c["runtime"] == runtime and c["megapixels"] == mp
+                             and c["scale"] == scale), None)
+                cells.append(f"{ms(case['median_s'])}, {mib(case['peak_rss'])}" if case else "—")
+            espcn = next((c for c in cases if c["kind"] == "espcn" and c["megapixels"] == mp and c["scale"] == scale),
+                         None)
+            cells.append(f"{ms(espcn['median_s'])}, {mib(espcn['peak_rss'])}" if espcn else "—")
+            rows.append(f"| {mp:g} MP x{scale} | " + " | ".join(cells) + " |")
     load_average = max(data["load_average_before"][0], data["load_average_after"][0])
-    loaded = f", load average up to {load_average:.1f}" if load_average > 1 else ""
     return "\n".join([
-        f"**Speed** — `python -m benchmarks.speed --peers ../shared/peers` ([table](docs/results/speed.md), median of "
-        f"{data['repeats']},",
-        f"{data['machine']['cpu_count']}-core {data['machine']['machine']} machine{loaded}): the receiver's base install is "
-        f"{mib(receiver['install']['venv_bytes'])} without TensorFlow; a new",
-        f"process imports sr_codec and decodes a {receiver['payload']['width'] * receiver['payload']['height'] / 1e6:.1f} MP "
-        f"x{receiver['payload']['scale']} payload in {ms(receiver['cold_start']['median_s'])} (CLI "
-        f"{ms(receiver['cli']['median_s'])} wall; Keras needed {min(keras_cold):.0f}–{max(keras_cold):.0f} s);",
-        f"peak RSS of a 12 MP decode {mib(min(rss12))[:-3]}–{mib(max(rss12))} at every scale (Keras "
-        f"{min(keras12) / 2**30:.1f}–{max(keras12) / 2**30:.1f} GB). Warm 2 MP decodes,",
-        f"LiteRT vs Keras: {warm}{espcn_text}.",
+        f"**Speed** — `{data['command']}` ([table](docs/results/speed.md)): decode time (median of "
+        f"{data['repeats']}) and peak RSS",
+        f"of a process, on a {data['machine']['cpu_count']}-core {data['machine']['machine']} machine at load average "
+        f"up to {load_average:.1f}; `import sr_codec` {ms(data['import']['median_s'])} "
+        f"(TensorFlow imported: {data['import']['tensorflow_imported']}).",
+        "",
+        "| output | " + " | ".join(label(r) for r in runtimes) + " | OpenCV ESPCN |",
+        "|---|" + "---|" * (len(runtimes) + 1),
+        *rows,
     ])
 
 
