@@ -20,6 +20,7 @@ from .errors import SrCodecError
 from .receiver.decoder import PayloadInfo, decode, decode_preview, inspect
 from .sender.builder import MODES, SENDERS
 from .sender.encoder import encode
+from .zoo.manifest import LOOKS
 
 PROG = "sr-codec"
 
@@ -97,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     dec.add_argument("--runtime", choices=["auto", "keras", "litert"], default=None,
                      help="auto (default: the shipped .tflite under LiteRT on the CPU, Keras on a GPU), "
                           "keras (TensorFlow) or litert (TFLite, CPU only)")
+    dec.add_argument("--look", choices=list(LOOKS), default="faithful",
+                     help="faithful (default: the payload's model) or sharp (its adversarially trained twin, "
+                          "same payload: more texture, a little less PSNR; see docs/perceptual.md)")
     dec.add_argument("--verbose", action="store_true",
                      help="let TensorFlow / LiteRT log to stderr (quiet by default)")
     dec.add_argument("--preview", action="store_true", help="write the low-resolution preview instead")
@@ -243,7 +247,8 @@ def _run(args: argparse.Namespace) -> None:
             image = decode_preview(payload)
         else:
             _check_device(args.device)
-            image = decode(payload, device=args.device, model=args.model, tile=args.tile, runtime=args.runtime)
+            image = decode(payload, device=args.device, model=args.model, tile=args.tile, runtime=args.runtime,
+                           look=args.look)
         _write_image(image, args.output)
         print(f"{args.output}: {image.shape[1]} x {image.shape[0]} {'RGBA' if image.shape[2] == 4 else 'RGB'}")
     else:
