@@ -132,8 +132,10 @@ def test_decode_tile_and_runtime_reach_decode(capsys, tmp_path, photo_png, monke
     monkeypatch.setattr(cli, "decode", lambda payload, **kwargs: calls.append(kwargs) or whole)
     assert run(capsys, "decode", payload, tmp_path / "o.png", "--runtime", "litert", "--tile", "0")[0] == 0
     assert run(capsys, "decode", payload, tmp_path / "o.png")[0] == 0
-    assert calls == [dict(device=None, model=None, tile=0, runtime="litert"),
-                     dict(device=None, model=None, tile=None, runtime=None)]
+    assert run(capsys, "decode", payload, tmp_path / "o.png", "--look", "sharp")[0] == 0
+    assert calls == [dict(device=None, model=None, tile=0, runtime="litert", look="faithful"),
+                     dict(device=None, model=None, tile=None, runtime=None, look="faithful"),
+                     dict(device=None, model=None, tile=None, runtime=None, look="sharp")]
 
 
 def test_bad_inputs_exit_1_with_one_line(capsys, tmp_path, photo_png):
