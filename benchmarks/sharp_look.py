@@ -149,9 +149,52 @@ def markdown(summary: dict, label: str, command: str, wall_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_report(report: dict, sets: dict[str, tuple[int, list[dict], float, str]], budgets: Sequence[float],
+                 out: Path, name: str) -> str:
+    """Summaries, CompressAI curves per decode, the JSON report and the Markdown; returns the Markdown."""
+    md = ["# The sharp look: faithful vs sharp vs AUTO-REZ at equal bytes", ""]
+    skipped = report.get("skipped_metrics", {})
+    for label, (photos, rows, wall, command) in sets.items():
+        summary = summarise(rows, budgets)
+        report["sets"][label] = {"photos": photos, "summary": summary, "rows": rows, "wall_s": round(wall)}
+        md.append(markdown(summary, f"{label} ({photos} photos)", command, wall))
+        keys = list(summary)
+        for decode in DECODES:
+            curve = compressai_result(
+                f"{decode} {label}", f"{decode} decode, rate control at target bpp {keys}",
+                [summary[b]["auto-rez"]["bpp"] if decode == "auto-rez" else summary[b]["bpp"] for b in keys],
+                [summary[b][decode]["psnr-rgb"] for b in keys],
+                **{k: [summary[b][decode].get(k, math.nan) for b in keys]
+                   for k in ("ssimulacra2", "butteraugli") if k not in skipped})
+            write_compressai_json(out / f"{name}_{label}_{decode}.json", curve)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    text = "\n".join(md)
+    (out / f"{name}.md").write_text(text)
+    return text
+
+
+def merge(files: Sequence[Path], label: str | None, budgets: Sequence[float], out: Path, name: str,
+          command: str) -> int:
+    reports = [json.loads(f.read_text()) for f in files]
+    rows = [r for rep in reports for s in rep["sets"].values() for r in s["rows"]]
+    photos = sum(s["photos"] for rep in reports for s in rep["sets"].values())
+    wall = sum(s["wall_s"] for rep in reports for s in rep["sets"].values())
+    label = label or "+".join(k for rep in reports for k in rep["sets"])
+    runs = "; ".join(rep["command"] for rep in reports)
+    report = {"command": f"{runs}; then {command}", "machine": reports[0]["machine"],
+              "skipped_metrics": reports[0].get("skipped_metrics", {}), "sets": {}}
+    print(write_report(report, {label: (photos, rows, wall, report["command"])}, budgets, out, name))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.sharp_look", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", nargs="+", required=True, help="image folders (each reported on its own)")
+    p.add_argument("--data", nargs="+", help="image folders (each reported on its own)")
+    p.add_argument("--merge", nargs="+", type=Path, default=None,
+                   help="instead of measuring: merge the rows of earlier runs' JSON files (e.g. a set measured in "
+                        "parts, one process each) into one report per --label")
+    p.add_argument("--label", default=None, help="with --merge: the set's name in the merged report")
     p.add_argument("--budgets", type=float, nargs="+", default=list(DEFAULT_BUDGETS), help="target bits per pixel")
     p.add_argument("--sender", default="auto", choices=["auto", "bicubic", "learned"])
     p.add_argument("--sharp-checkpoint", type=Path, default=None)
@@ -162,15 +205,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = "python -m benchmarks.sharp_look " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.merge:
+        return merge(args.merge, args.label, args.budgets, args.out, args.name, command)
+    if not args.data:
+        p.error("--data is required (or --merge)")
     perceptual = not args.no_perceptual
     skipped = {k: v for k, v in availability().items() if v}
     for metric, why in skipped.items():
         print(f"note: {metric} skipped: {why}", file=sys.stderr)
     override = checkpoint_decoder(args.sharp_checkpoint) if args.sharp_checkpoint else None
     report = {"command": command, "machine": machine(), "skipped_metrics": skipped, "sets": {}}
-    md = ["# The sharp look: faithful vs sharp vs AUTO-REZ at equal bytes", ""]
     from tqdm import tqdm
 
+    sets = {}
     for folder in args.data:
         started = time.perf_counter()
         label = Path(folder).name
@@ -178,23 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = []
         for name, image in tqdm(images, desc=label, file=sys.stderr):
             rows += measure_photo(name, image, args.budgets, args.sender, override, perceptual)
-        summary = summarise(rows, args.budgets)
-        wall = time.perf_counter() - started
-        report["sets"][label] = {"photos": len(images), "summary": summary, "rows": rows, "wall_s": round(wall)}
-        md.append(markdown(summary, f"{label} ({len(images)} photos)", command, wall))
-        for decode in DECODES:
-            keys = [b for b in summary]
-            curve = compressai_result(
-                f"{decode} {label}", f"{decode} decode, rate control at target bpp {keys}",
-                [summary[b]["auto-rez"]["bpp"] if decode == "auto-rez" else summary[b]["bpp"] for b in keys],
-                [summary[b][decode]["psnr-rgb"] for b in keys],
-                **{k.replace("-", "_"): [summary[b][decode].get(k, math.nan) for b in keys]
-                   for k in ("ssimulacra2", "butteraugli") if k not in skipped})
-            write_compressai_json(args.out / f"{args.name}_{label}_{decode}.json", curve)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / f"{args.name}.md").write_text("\n".join(md))
-    print("\n".join(md))
+        sets[label] = (len(images), rows, time.perf_counter() - started, command)
+    print(write_report(report, sets, args.budgets, args.out, args.name))
     return 0
 
 

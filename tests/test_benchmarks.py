@@ -342,3 +342,30 @@ def test_period_energy_sees_a_pixel_shuffle_grid():
     grid = np.clip(grid, 0, 255).astype(np.uint8)
     assert perceptual.period_energy(image, image, 4) == pytest.approx(1.0)
     assert perceptual.period_energy(image, grid, 4) > 2.0
+
+
+def test_sharp_look_cli_measures_both_looks_and_auto_rez_and_merges(tmp_path):
+    from benchmarks import sharp_look
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i, (h, w) in enumerate([(96, 128), (120, 96)]):
+        Image.fromarray(_synthetic_photo(h, w, i + 10)).save(data / f"img{i}.png")
+    out = tmp_path / "out"
+    argv = ["--data", str(data), "--budgets", "0.3", "--no-perceptual", "--sender", "bicubic", "--out", str(out),
+            "--name", "t"]
+    assert sharp_look.main(argv) == 0
+    report = json.loads((out / "t.json").read_text())
+    rows = report["sets"]["photos"]["rows"]
+    assert len(rows) == 2
+    for row in rows:
+        if "skipped" in row:
+            continue
+        assert row["bytes"] <= row["max_bytes"] and row["auto-rez"]["bytes"] <= row["max_bytes"]
+        assert {"psnr-rgb"} <= set(row["faithful"]) and {"psnr-rgb"} <= set(row["sharp"])
+    curve = json.loads((out / "t_photos_sharp.json").read_text())
+    assert set(curve) == {"name", "description", "results"} and "psnr-rgb" in curve["results"]
+    assert sharp_look.main(["--merge", str(out / "t.json"), str(out / "t.json"), "--label", "twice",
+                            "--budgets", "0.3", "--out", str(out), "--name", "m"]) == 0
+    merged = json.loads((out / "m.json").read_text())["sets"]["twice"]
+    assert merged["photos"] == 4 and len(merged["rows"]) == 4
