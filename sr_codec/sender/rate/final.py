@@ -46,10 +46,6 @@ def final_codec_for(codec: InnerCodec, height: int, width: int) -> Callable[[int
     return codec_for
 
 
-def speed_of(codec: InnerCodec, height: int, width: int) -> int | None:
-    return codec.speed_for(height, width)
-
-
 class LogSizeCurve:
     """ln(bytes) against quality through known points: linear between them, along the end slopes beyond."""
 
