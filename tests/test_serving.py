@@ -75,7 +75,9 @@ def test_rest_json_round_trip_matches_the_keras_model(served, crops, layout):
 
 
 def test_a_served_network_decodes_a_payload_like_sr_codec_decode(tmp_path, small_photo):
-    """The shipped x4 model exported and served: preview -> predict -> crop equals sr_codec.decode within 1/255."""
+    """The shipped x4 model exported and served: preview -> predict -> crop equals sr_codec.decode's Keras path within
+    1/255 (the served SavedModel is the Keras graph; the default CPU decode runs the shipped int8 file, which the pixel
+    contract of docs/format.md holds to quality, not to these values)."""
     from sr_codec.nn.loading import load_model
     from sr_codec.nn.portable import save_savedmodel
 
@@ -86,7 +88,7 @@ def test_a_served_network_decodes_a_payload_like_sr_codec_decode(tmp_path, small
     low_res, info = serving.payload_request(payload)
     high_res = signature(low_res=tf.constant(low_res))["high_res"].numpy()
     image = serving.finish_payload(high_res, info)
-    expected = sr_codec.decode(payload, tile=0)
+    expected = sr_codec.decode(payload, tile=0, runtime="keras", device="cpu")
     assert image.shape == expected.shape == (120, 150, 3)
     assert np.abs(image.astype(int) - expected.astype(int)).max() <= 1
 
