@@ -118,7 +118,9 @@ def crops(photos: Sequence[Path], kbs: Sequence[float], out: Path, side: int, zo
 
 
 def blind(folders: Sequence[str], pairs: int, kbs: Sequence[float], out: Path, side: int, zoom: int, override,
-          seed: int, sender: str = "auto") -> Path:
+          seed: int, sender: str = "auto", scale: int | str = "auto", windows: str = "detail") -> Path:
+    """``windows``: "detail" (one of the 5 most detailed windows of each photo) or "random" (anywhere, so flat
+    sky and skin come up as often as they occur and the panel is not tilted towards texture)."""
     rng = random.Random(seed)
     paths = [p for folder in folders for p in image_paths(folder)]
     rng.shuffle(paths)
@@ -129,17 +131,21 @@ def blind(folders: Sequence[str], pairs: int, kbs: Sequence[float], out: Path, s
             break
         image = load_rgb(path)
         kb = rng.choice(list(kbs))
-        dec = _decodes(image, int(kb * 1000), override, sender)
+        dec = _decodes(image, int(kb * 1000), override, sender, scale)
         if dec is None or np.array_equal(dec["faithful"], dec["sharp"]):
             continue  # nothing fits, or no sharp twin for that route: nothing to compare
-        y, x = detail_window(image, side, rng)
+        if windows == "random":
+            y, x = rng.randrange(image.shape[0] - side + 1), rng.randrange(image.shape[1] - side + 1)
+        else:
+            y, x = detail_window(image, side, rng)
         sharp_is_a = rng.random() < 0.5
         a, b = (dec["sharp"], dec["faithful"]) if sharp_is_a else (dec["faithful"], dec["sharp"])
         n = len(key)
         _strip([_crop(image, y, x, side, zoom), _crop(a, y, x, side, zoom), _crop(b, y, x, side, zoom)],
                ["original", "A", "B"]).save(out / f"pair_{n:02d}.png")
         key.append({"pair": n, "photo": f"{path.parent.name}/{path.name}", "kb": kb, "bytes": dec["bytes"],
-                    "route": dec["route"], "sharp": "A" if sharp_is_a else "B", "window": [y, x, side]})
+                    "route": dec["route"], "sharp": "A" if sharp_is_a else "B", "window": [y, x, side],
+                    "windows": windows})
     (out / "key.json").write_text(json.dumps(key, indent=1) + "\n")
     return out
 
@@ -168,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--kb", type=float, nargs="+", default=[2, 3, 4])
     b.add_argument("--out", type=Path, default=Path("panel"))
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--windows", choices=["detail", "random"], default="detail",
+                   help="crop windows: among each photo's most detailed (default) or anywhere")
     for q in (c, b):
         q.add_argument("--side", type=int, default=96, help="crop side in pixels")
         q.add_argument("--zoom", type=int, default=2)
@@ -187,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "crops":
         print(crops(args.photos, args.kb, args.out, args.side, args.zoom, override, args.sender, args.scale))
     else:
-        print(blind(args.data, args.pairs, args.kb, args.out, args.side, args.zoom, override, args.seed, args.sender))
+        print(blind(args.data, args.pairs, args.kb, args.out, args.side, args.zoom, override, args.seed, args.sender,
+                    args.scale, args.windows))
     return 0
 
 
