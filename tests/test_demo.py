@@ -19,6 +19,7 @@ import socket
 import struct
 import threading
 import time
+import warnings
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ uvicorn = pytest.importorskip("uvicorn", reason="pip install -e '.[demo]'")
 from conftest import require_browser
 from sr_codec.demo import browser  # noqa: E402
 from sr_codec.demo.app import create_app  # noqa: E402
+from sr_codec.zoo import manifest as zoo  # noqa: E402
 
 MAX_PAYLOAD = 64 << 10
 MAX_PIXELS = 20_000_000
@@ -333,6 +335,12 @@ def test_favicon_and_sender_files_are_served(server):
     assert request(port, "GET", "/models/checkpoint.h5")[0] == 404
 
 
+READ_DECODED = """(id) => { const im = window.srDecoded[id]; let s = '';
+    for (let i = 0; i < im.data.length; i += 0x8000) s += String.fromCharCode(...im.data.subarray(i, i + 0x8000));
+    return {width: im.width, height: im.height, channels: im.channels, data: btoa(s), ms: im.timings.totalMs,
+            modelId: im.modelId}; }"""
+
+
 def test_browser_encodes_and_only_the_payload_is_uploaded(server, tmp_path):
     executable, playwright_api = require_browser()
     port = server["port"]
@@ -366,10 +374,17 @@ def test_browser_encodes_and_only_the_payload_is_uploaded(server, tmp_path):
         ids = receiver.eval_on_selector_all("article[data-state=decoded]", "(els) => els.map((e) => Number(e.dataset.id))")
         table = receiver.inner_text("article[data-state=decoded] table")
         sent = sender.evaluate("window.srSent")
-        results = [receiver.evaluate("""(id) => { const im = window.srDecoded[id]; let s = '';
-            for (let i = 0; i < im.data.length; i += 0x8000) s += String.fromCharCode(...im.data.subarray(i, i + 0x8000));
-            return {width: im.width, height: im.height, channels: im.channels, data: btoa(s), ms: im.timings.totalMs}; }""", i)
-                   for i in ids]
+        results = [receiver.evaluate(READ_DECODED, i) for i in ids]
+        # the look toggle: add a message whose model has a sharp twin (x4, bicubic sender), switch to sharp
+        status, twin_message = send_payload(port, "e2e", payload_of(5, size=(96, 128)))
+        assert status == 201
+        receiver.wait_for_function(f"document.querySelectorAll('article[data-state=decoded]').length >= {len(photos) + 1}",
+                                   timeout=120_000)
+        assert receiver.is_checked("#look input[value=faithful]")
+        receiver.check("#look input[value=sharp]")
+        receiver.wait_for_function("[...document.querySelectorAll('article.message')].every((a) => a.dataset.look === 'sharp')",
+                                   timeout=120_000)
+        sharp = {i: receiver.evaluate(READ_DECODED, i) for i in ids + [twin_message["id"]]}
         chromium.close()
     assert "original file (never uploaded)" in table and "libavif speed" in table and "as the payload" in table
     assert len(ids) == len(photos)
@@ -395,3 +410,14 @@ def test_browser_encodes_and_only_the_payload_is_uploaded(server, tmp_path):
             result["height"], result["width"], result["channels"])
         assert got.shape == expected.shape
         assert int(np.abs(got.astype(np.int16) - expected.astype(np.int16)).max()) <= 2
+    for message_id, result in sharp.items():  # re-rendered in the sharp look: Python's decode(look="sharp")
+        payload = request(port, "GET", f"/api/messages/{message_id}/payload")[1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sr_codec.LookUnavailableWarning)  # a model without a twin: faithful
+            expected = sr_codec.decode(payload, look="sharp")
+        got = np.frombuffer(base64.b64decode(result["data"]), np.uint8).reshape(expected.shape)
+        assert int(np.abs(got.astype(np.int16) - expected.astype(np.int16)).max()) <= 2
+        twin = zoo.model_for_look(sr_codec.inspect(payload).model_id, "sharp")
+        assert result["modelId"] == (twin or sr_codec.inspect(payload).model_id)
+    twin = zoo.model_for_look(zoo.default_model_id(4), "sharp")
+    assert twin is not None and sharp[twin_message["id"]]["modelId"] == twin  # the switch ran the twin

@@ -4,7 +4,7 @@
  * inner decode -> upscale with the network or Pillow-exact bicubic -> crop; alpha as in Python).
  */
 
-import { LimitExceededError, ModelError, PayloadError } from './errors.js';
+import { InputImageError, LimitExceededError, ModelError, PayloadError } from './errors.js';
 import { alphaCodec, decodePixels, readSize } from './inner.js';
 import { resolveLimits } from './limits.js';
 import { loadRuntime, Network, probeAccelerator } from './model.js';
@@ -12,6 +12,17 @@ import { INNER_CODECS, unpack } from './payload.js';
 import { downsample, resizeBicubic } from './resize.js';
 
 export const BICUBIC = 'bicubic';
+/** What `decode(bytes, {look})` accepts: the payload's own (faithful) model, or its sharp twin (zoo.LOOKS). */
+export const LOOKS = Object.freeze(['faithful', 'sharp']);
+
+/** `look` when it is one of LOOKS, else InputImageError naming them (receiver.decoder.check_look). */
+export function checkLook(look) {
+  if (typeof look !== 'string' || !LOOKS.includes(look)) {
+    const shown = typeof look === 'string' ? `'${look}'` : String(look);
+    throw new InputImageError(`unknown look ${shown}; the looks are ${LOOKS.map((l) => `'${l}'`).join(', ')}`);
+  }
+  return look;
+}
 
 /**
  * @typedef {object} DecodedImage
@@ -20,6 +31,8 @@ export const BICUBIC = 'bicubic';
  * @property {3 | 4} channels 3 = RGB, 4 = RGBA (the payload carried alpha)
  * @property {Uint8Array} data interleaved, height x width x channels
  * @property {string} [modelId] the model that ran ('bicubic' for none)
+ * @property {string} [look] the look shown: 'faithful', or 'sharp' when the model has a sharp twin
+ * @property {string[]} [warnings] e.g. a look the model has no twin for (Python's LookUnavailableWarning)
  * @property {Record<string, number>} [timings] milliseconds per stage
  */
 
@@ -122,6 +135,20 @@ export class Decoder {
     return model;
   }
 
+  /**
+   * Python's `_apply_look`: the model showing `modelId`'s payloads in `look` (the manifest's `looks` table);
+   * `{modelId, look, warning}`, the model itself with a warning when it has no twin (bicubic has no looks to miss).
+   */
+  async applyLook(modelId, look) {
+    if (look === LOOKS[0] || modelId === BICUBIC) return { modelId, look: LOOKS[0], warning: null };
+    const manifest = await this.manifest();
+    const twin = manifest.looks?.[look]?.[modelId];
+    if (twin === undefined || !manifest.models[twin]) {
+      return { modelId, look: LOOKS[0], warning: `no ${look} look for model ${modelId}: shown with its faithful look` };
+    }
+    return { modelId: twin, look, warning: null };
+  }
+
   /** unpack + the size checks of codec._read_header; no pixel decoded. */
   readHeader(bytes) {
     const payload = unpack(bytes, this.limits);
@@ -201,14 +228,19 @@ export class Decoder {
   /**
    * Rebuild the image at full size, like sr_codec.decode.
    * @param {Uint8Array | ArrayBuffer} bytes the payload
-   * @param {{model?: string | null}} [options] null = the payload's model (ModelError when not shipped),
-   *   'default' = the shipped model of the payload's scale, 'bicubic', or a model id
+   * @param {{model?: string | null, look?: 'faithful' | 'sharp'}} [options] model: null = the payload's model
+   *   (ModelError when not shipped), 'default' = the shipped model of the payload's scale, 'bicubic', or a model id;
+   *   look: 'faithful' (default, that model) or 'sharp' (its sharp twin from the manifest's `looks`; a model
+   *   without one shows its faithful look and the result's `warnings` says so); another look is an InputImageError
    * @returns {Promise<DecodedImage>}
    */
-  async decode(bytes, { model = null } = {}) {
+  async decode(bytes, { model = null, look = LOOKS[0] } = {}) {
     const t0 = now();
+    checkLook(look);
     const header = wrap(() => this.readHeader(bytes));
-    const modelId = await this.resolveModel(header.payload, model);
+    const resolved = await this.applyLook(await this.resolveModel(header.payload, model), look);
+    const { modelId } = resolved;
+    const warnings = resolved.warning ? [resolved.warning] : [];
     const t1 = now();
     const { low, alpha } = await wrapAsync(() => this.readPixels(header));
     const t2 = now();
@@ -239,7 +271,7 @@ export class Decoder {
     }
     const data = interleave(rgb, 3, height, width, lw * s, plane);
     return {
-      width, height, channels: alpha ? 4 : 3, data, modelId,
+      width, height, channels: alpha ? 4 : 3, data, modelId, look: resolved.look, warnings,
       timings: { parseMs: t1 - t0, innerDecodeMs: t2 - t1, upscaleMs: t3 - t2, totalMs: now() - t0 },
     };
   }

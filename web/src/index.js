@@ -11,7 +11,7 @@
  *   const payload = await encoder.encode(file, { maxBytes: 3000 });   // like sr_codec.encode(file, max_bytes=3000)
  */
 
-export { Decoder, BICUBIC, toRGBA } from './decoder.js';
+export { Decoder, BICUBIC, LOOKS, checkLook, toRGBA } from './decoder.js';
 export { SrCodecError, PayloadError, InputImageError, LimitExceededError, ModelError, DeviceError } from './errors.js';
 export { Limits, DEFAULT_LIMITS } from './limits.js';
 export { unpack, FORMAT_VERSION, INNER_CODECS } from './payload.js';

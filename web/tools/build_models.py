@@ -1,7 +1,8 @@
 """Write the browser's model manifest: ``python web/tools/build_models.py [--precision shipped|fp32]``.
 
 For every model named by ``manifest["default"]``, ``manifest["upscale_default"]`` and the upscalers of
-``manifest["pairs"]`` (the models the encoder tags payloads with) this writes
+``manifest["pairs"]`` (the models the encoder tags payloads with), and their twins in ``manifest["looks"]``
+(``decode(look="sharp")``; the table is copied as ``looks``), this writes
 ``sr_codec/weights/web_manifest.json``: model id -> file, precision, scale, wire tag, the tflite's sha256,
 the tiling margin, and the input/output contract the JS decoder (web/src/model.js) relies on.
 
@@ -54,6 +55,9 @@ def build(weights_dir: Path = WEIGHTS_DIR, precision: str = "shipped") -> dict:
     manifest = json.loads((weights_dir / "manifest.json").read_text())
     wanted = sorted(set(manifest["default"].values()) | set(manifest.get("upscale_default", {}).values())
                     | {pair["upscaler"] for pair in manifest.get("pairs", {}).values()})
+    looks = {look: {faithful: twin for faithful, twin in sorted(table.items()) if faithful in wanted}
+             for look, table in sorted(manifest.get("looks", {}).items())}
+    wanted = sorted(set(wanted) | {twin for table in looks.values() for twin in table.values()})
     models = {}
     for model_id in wanted:
         info = manifest["models"][model_id]
@@ -80,6 +84,7 @@ def build(weights_dir: Path = WEIGHTS_DIR, precision: str = "shipped") -> dict:
                    "values": "0..1 (clipped in the graph); uint8 = round(y * 255)"},
         "default": dict(sorted(manifest["default"].items())),
         "upscale_default": dict(sorted(manifest.get("upscale_default", {}).items())),
+        "looks": looks,
         "models": models,
     }
 

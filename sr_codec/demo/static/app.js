@@ -2,7 +2,8 @@
 // sr_codec payload; the server checks it and relays it, and never receives the photo. Then, in the background,
 // this browser measures the comparison shown to everyone: the payload's decoded PSNR against the photo and the
 // smallest whole-image AVIF reaching it, coded at the same libavif speed as the payload's own AVIF.
-// Receiving: every message's payload is fetched and decoded here.
+// Receiving: every message's payload is fetched and decoded here, in the look chosen at the top (faithful: the
+// payload's own model; sharp: its sharp twin where one is shipped): switching it re-decodes the shown messages here.
 import { Decoder, Encoder, decodePixels, encodeAvifFile, psnr, toRGBA } from '/web/index.js';
 
 const room = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop() || 'lobby');
@@ -20,6 +21,16 @@ window.srDecoded = {};
 window.srSent = [];
 document.getElementById('room-name').textContent = `· ${room}`;
 decoder.accelerator().then((a) => { document.getElementById('accelerator').textContent = a === 'webgpu' ? 'WebGPU' : 'WebAssembly'; });
+
+/** The look every message is shown in; messages on the page, by id, for re-decoding when it changes. */
+let look = document.querySelector('#look input:checked')?.value || 'faithful';
+/** @type {Map<number, {item: HTMLElement, canvas: HTMLCanvasElement, state: HTMLElement, message: object, bytes: Uint8Array, info: object}>} */
+const shown = new Map();
+document.getElementById('look').addEventListener('change', (event) => {
+  if (event.target.name !== 'look' || event.target.value === look) return;
+  look = event.target.value;
+  for (const entry of shown.values()) render(entry).catch(() => {}); // render shows its own errors
+});
 
 const budget = document.getElementById('budget');
 budget.addEventListener('input', () => { document.getElementById('budget-value').textContent = budget.value; });
@@ -109,14 +120,46 @@ function table(item, message, payloadBytes, image) {
     `<tr><td>decode time in this browser</td><td class="num">${image.timings.totalMs.toFixed(0)} ms</td><td></td></tr>`;
 }
 
-async function refreshComparison(item, message, payloadBytes, image) {
-  for (let i = 0; i < 120 && message.psnr_db == null; i++) {
+async function refreshComparison(entry) {
+  table(entry.item, entry.message, entry.bytes.length, entry.image);
+  for (let i = 0; i < 120 && entry.message.psnr_db == null; i++) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const response = await fetch(`/api/messages/${message.id}`);
-    if (response.ok) message = await response.json();
+    const response = await fetch(`/api/messages/${entry.message.id}`);
+    if (response.ok) entry.message = await response.json();
   }
-  table(item, message, payloadBytes, image);
-  item.dataset.compared = message.psnr_db == null ? 'no' : 'yes';
+  table(entry.item, entry.message, entry.bytes.length, entry.image); // the latest decode (the look may have changed)
+  entry.item.dataset.compared = entry.message.psnr_db == null ? 'no' : 'yes';
+}
+
+/** Decode `entry`'s payload in the current look and draw it; a result of a look switched away from is dropped. */
+async function render(entry) {
+  const { item, canvas, state, message, bytes, info } = entry;
+  const wanted = look;
+  let image;
+  try {
+    image = await decoder.decode(bytes, { look: wanted });
+  } catch (error) {
+    if (wanted !== look) return;
+    item.dataset.state = 'error';
+    state.className = 'state error';
+    state.textContent = `cannot decode: ${error.name}: ${error.message}`;
+    return;
+  }
+  if (wanted !== look) return; // another switch is rendering this message
+  draw(canvas, image);
+  window.srDecoded[message.id] = image;
+  item.dataset.state = 'decoded';
+  item.dataset.look = wanted;
+  state.className = 'state';
+  state.textContent = `${image.width}×${image.height}, ×${info.scale} ${info.inner.toUpperCase()} + ${image.modelId}` +
+    (image.look !== 'faithful' ? ` (${image.look} look)` : wanted !== 'faithful' ? ` (no ${wanted} twin: faithful look)` : '');
+  entry.image = image;
+  if (!entry.refreshing) { // the first decode: wait for the sender's comparison numbers
+    entry.refreshing = true;
+    refreshComparison(entry);
+  } else {
+    table(item, entry.message, bytes.length, image);
+  }
 }
 
 async function show(message) {
@@ -143,13 +186,9 @@ async function show(message) {
       0, 0, info.width, info.height);
     item.dataset.state = 'preview';
     state.textContent = `preview ${preview.width}×${preview.height}; super-resolving ×${info.scale}…`;
-    const image = await decoder.decode(bytes);
-    draw(canvas, image);
-    window.srDecoded[message.id] = image;
-    item.dataset.state = 'decoded';
-    state.textContent = `${image.width}×${image.height}, ×${info.scale} ${info.inner.toUpperCase()} + ${image.modelId}`;
-    table(item, message, bytes.length, image);
-    refreshComparison(item, message, bytes.length, image);
+    const entry = { item, canvas, state, message, bytes, info };
+    shown.set(message.id, entry);
+    await render(entry);
   } catch (error) {
     item.dataset.state = 'error';
     state.className = 'state error';
