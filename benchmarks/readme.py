@@ -193,6 +193,36 @@ def learned_sender() -> str:
     ])
 
 
+def sharp_look() -> str:
+    """docs/results/sharp/sharp_look_bsd100.json (``python -m benchmarks.sharp_look --sender bicubic``, BSD100 in two
+    halves, then ``--merge``) and docs/results/sharp/blind_panel_*.json (``python -m benchmarks.sharp_panel``)."""
+    summary = load("sharp/sharp_look_bsd100.json")["sets"]["BSD100"]["summary"]
+    rows = ["| bpp | payloads with a twin | PSNR | SSIMULACRA2 | butteraugli (ratio) |", "|---|---|---|---|---|"]
+    for bpp, e in summary.items():
+        n = round(e["sharp_twin_share"] * e["photos"])
+        if n:
+            rows.append(f"| {float(bpp):.2f} | {n} of {e['photos']} | "
+                        f"{signed(e['psnr_sharp_minus_faithful_on_twin_routes'], 2, ' dB')} | "
+                        f"{signed(e['ssimulacra2_sharp_minus_faithful_on_twin_routes'], 2, '')} | "
+                        f"{e['butteraugli_ratio_on_twin_routes']:.2f}× |")
+    panels = []
+    for path in sorted((RESULTS / "sharp").glob("blind_panel_*.json")):
+        d = json.loads(path.read_text())
+        sc = d["score"]
+        panels.append(f"{d['windows'].split(' ')[0]} windows: sharp preferred as a photo in "
+                      f"**{sc['sharp_preferred_as_photo']} of {sc['pairs']}** pairs, judged more faithful in "
+                      f"{sc['sharp_judged_more_faithful']} of {sc['pairs']}")
+    return "\n".join([
+        "**The sharp look** (`decode(look=\"sharp\")` against the faithful decode of the same payloads; all 100 BSD100",
+        "photos through rate control with the bicubic sender, `python -m benchmarks.sharp_look --sender bicubic`;",
+        "differences on the payloads whose route has a sharp twin):",
+        "",
+        *rows,
+        "",
+        "Blind viewer, 40 crop pairs each, original shown, looks in random order: " + "; ".join(panels) + ".",
+    ])
+
+
 # ------------------------------------------------------------------------------------------ SR quality
 
 
@@ -275,6 +305,7 @@ REGIONS: dict[str, Callable[[], str]] = {
     "bandwidth_bsd100": bandwidth_bsd100,
     "rate_control": rate_control,
     "learned_sender": learned_sender,
+    "sharp_look": sharp_look,
     "sr_quality": sr_quality,
     "speed": speed,
 }
