@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qualities", type=int, nargs="+", default=DEFAULT_QUALITIES)
     p.add_argument("--limit", type=int, default=None, help="first N photos only (reports say so)")
     p.add_argument("--out", type=Path, default=Path("results/learned_sender"))
+    p.add_argument("--perceptual", action="store_true",
+                   help="also SSIMULACRA2 and butteraugli of every decode, and BD-rates by them (slow: ~2 s a decode)")
     a = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from sr_codec.codecs import by_name
@@ -125,14 +128,23 @@ def main(argv: list[str] | None = None) -> int:
     files = list_images([a.data])[: a.limit]
     down, up, label = load_pair(a.checkpoint, a.scale)
     t0 = time.perf_counter()
-    res = route_curves(down, up, a.scale, files, a.qualities, by_name("avif"))
+    extra = None
+    if a.perceptual:
+        from .common.perceptual import availability, perceptual_scores
+
+        for metric, why in availability().items():
+            if why:
+                print(f"note: {metric} skipped: {why}", file=sys.stderr)
+        extra = perceptual_scores
+    res = route_curves(down, up, a.scale, files, a.qualities, by_name("avif"), extra_metrics=extra)
     res.update({"pair": label, "data": Path(a.data).name, "seconds": round(time.perf_counter() - t0, 1)})
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"x{a.scale}.json").write_text(json.dumps(res, indent=1) + "\n")
     for name, curve in res["curves"].items():
         write_compressai_json(a.out / "compressai" / f"{name}-x{a.scale}.json", compressai_result(
             f"sr_codec x{a.scale} {name} sender", f"{name} thumbnail, AVIF, {label}", curve["bpp"],
-            curve["psnr-rgb"], curve.get("ms-ssim-rgb", [])))
+            curve["psnr-rgb"], curve.get("ms-ssim-rgb", []),
+            **{k: v for k, v in curve.items() if k not in ("bpp", "psnr-rgb", "ms-ssim-rgb")}))
     rd_plot(res, a.out / f"rd_x{a.scale}.png")
     thumbnail_figure(down, up, a.scale, files[0], 40, a.out / f"thumbnails_x{a.scale}.png")
     print(json.dumps({k: v for k, v in res.items() if k != "curves"}, indent=1))
