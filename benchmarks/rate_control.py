@@ -65,8 +65,11 @@ def decode_payload(payload: bytes, weights_dir: Path | None, device: str | None)
 
 
 def measure(
-    name: str, image: np.ndarray, bpp: float, modes: Sequence[str], receiver, weights_dir: Path | None, device: str | None
+    name: str, image: np.ndarray, bpp: float, modes: Sequence[str], receiver, weights_dir: Path | None, device: str | None,
+    metrics=None,
 ) -> dict:
+    """One photo at one budget. ``metrics``: (original, decoded) -> {name: value} (the perceptual metrics),
+    recorded beside PSNR for every sr_codec mode and classical file."""
     from sr_codec import LimitExceededError, rate
     from sr_codec.imaging.metrics import psnr
 
@@ -81,8 +84,10 @@ def measure(
             record["sr_codec"][mode] = {"fits": False, "error": str(exc), "seconds": time.perf_counter() - started}
             continue
         seconds = time.perf_counter() - started
-        shown = psnr(image, decode_payload(choice.payload, weights_dir, device))
+        picture = decode_payload(choice.payload, weights_dir, device)
+        shown = psnr(image, picture)
         record["sr_codec"][mode] = {
+            **(metrics(image, picture) if metrics else {}),
             "fits": True,
             "scale": choice.scale,
             "quality": choice.quality,
@@ -99,7 +104,7 @@ def measure(
             ],
         }
     for codec in CLASSICAL:
-        record[codec] = classical_at_budget(image, codec, max_bytes)
+        record[codec] = classical_at_budget(image, codec, max_bytes, metrics)
     return record
 
 
@@ -131,6 +136,8 @@ def summarise(records: Sequence[dict], modes: Sequence[str]) -> list[dict]:
             row["modes"][mode] = {
                 "fits": len(done),
                 "mean_psnr": _mean([d["psnr"] for d in done]),
+                **{f"mean_{k}": _mean([d[k] for d in done]) for k in ("ssimulacra2", "butteraugli")
+                   if done and all(k in d for d in done)},
                 "scale_wins": dict(sorted(Counter(d["scale"] for d in done).items())),
                 "mean_seconds": _mean([d["seconds"] for d in done]),
                 "max_seconds": max((d["seconds"] for d in done), default=None),
@@ -149,6 +156,11 @@ def summarise(records: Sequence[dict], modes: Sequence[str]) -> list[dict]:
                     "mean_delta_db": _mean(deltas),
                     "worse": sum(d < 0 for d in deltas),  # for AVIF: hull-guarantee violations
                 }
+                for k in ("ssimulacra2", "butteraugli"):
+                    both = [r for r in fitting if r["sr_codec"].get(mode, {}).get("fits") and k in r[codec]
+                            and k in r["sr_codec"][mode]]
+                    if both:
+                        paired[mode][f"mean_delta_{k}"] = _mean([r["sr_codec"][mode][k] - r[codec][k] for r in both])
             row["classical"][codec] = {
                 "fits": len(fitting),
                 "no_fit": len(group) - len(fitting),
@@ -240,6 +252,20 @@ def markdown(rows: Sequence[dict], modes: Sequence[str], meta: dict) -> str:
         + ".",
         "",
     ]
+    perceptual = [k for k in ("ssimulacra2", "butteraugli")
+                  if rows and all(f"mean_{k}" in r["modes"].get(m, {}) for r in rows for m in modes)]
+    if perceptual:
+        lines += ["", "Perceptual metrics (means; sr_codec minus AVIF on the images where AVIF fits; SSIMULACRA2 higher "
+                  "is better, butteraugli lower):", "",
+                  "| bpp | mode | " + " | ".join(f"{k} | {k} − AVIF" for k in perceptual) + " |",
+                  "|---|---|" + "---|---|" * len(perceptual)]
+        for r in rows:
+            for m in modes:
+                cells = []
+                for k in perceptual:
+                    delta = r["classical"]["avif"]["sr_codec_minus_codec"][m].get(f"mean_delta_{k}")
+                    cells += [f"{r['modes'][m][f'mean_{k}']:.2f}", "n/a" if delta is None else f"{delta:+.2f}"]
+                lines.append(f"| {r['bpp']:g} | {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -255,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights-dir", type=Path, help="models to encode and decode with (default: the shipped ones)")
     parser.add_argument("--device", choices=["cpu", "gpu"], help="where networks run (default: automatic)")
     parser.add_argument("--out", type=Path, default=Path("results/rate_control"))
+    parser.add_argument("--perceptual", action="store_true",
+                        help="also SSIMULACRA2 and butteraugli of every decode (sr_codec and classical files; slow)")
     fast = parser.add_argument_group("issue 22's rate control v2 report (benchmarks/common/rate_fast.py)")
     fast.add_argument("--v2", action="store_true", help="guarantee statistic, loss vs best, BD-rate; or --timing")
     fast.add_argument("--train", default="../shared/data/train/sun_hays80", help="photos the large mosaics are made of")
@@ -290,12 +318,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = {s: zoo.default_model_id(s, folder) for s in rate.AUTO_SCALES}
     calibrated = sorted(rate.GainTable.load(folder).curves)
     warm_up(receiver)
+    metrics = None
+    if args.perceptual:
+        from benchmarks.common.perceptual import availability, perceptual_scores
+
+        for metric, why in availability().items():
+            if why:
+                print(f"note: {metric} skipped: {why}", file=sys.stderr)
+        metrics = perceptual_scores
     started = time.perf_counter()
     records = []
     for index, path in enumerate(paths):
         image = load_rgb(path)
         for bpp in args.bpp:
-            record = measure(path.stem, image, bpp, args.mode, receiver, weights_dir, args.device)
+            record = measure(path.stem, image, bpp, args.mode, receiver, weights_dir, args.device, metrics)
             records.append(record)
             shown = ", ".join(
                 f"{m} x{r['scale']} q{r['quality']} {r['psnr']:.2f} dB {r['seconds']:.1f} s" if r.get("fits") else f"{m} no fit"

@@ -28,8 +28,10 @@ LOSS_DB = 0.1
 """A budget counts against the guarantee when fast decodes more than this below the plain AVIF file."""
 
 
-def classical_at_budget(image: np.ndarray, name: str, max_bytes: int) -> dict:
-    """A full-resolution Pillow file of ``name`` at the highest quality that fits ``max_bytes``."""
+def classical_at_budget(image: np.ndarray, name: str, max_bytes: int, metrics=None) -> dict:
+    """A full-resolution Pillow file of ``name`` at the highest quality that fits ``max_bytes``.
+
+    ``metrics``: a function (original, decoded) -> {name: value} whose values join the record."""
     from sr_codec import codecs
     from sr_codec.imaging.metrics import psnr
     from sr_codec.rate import highest_fitting
@@ -45,7 +47,8 @@ def classical_at_budget(image: np.ndarray, name: str, max_bytes: int) -> dict:
     q = highest_fitting(size, max_bytes)
     if q is None:
         return {"quality": None, "bytes": None, "psnr": None, "smallest_bytes": size(0)}
-    return {"quality": q, "bytes": len(files[q]), "psnr": psnr(image, codec.decode(files[q]))}
+    shown = codec.decode(files[q])
+    return {"quality": q, "bytes": len(files[q]), "psnr": psnr(image, shown), **(metrics(image, shown) if metrics else {})}
 
 
 def mosaic_photo(paths: list, height: int, width: int, cell: tuple[int, int], start: int) -> np.ndarray:
