@@ -37,7 +37,7 @@ import numpy as np
 from benchmarks.bandwidth_report import write_outputs
 from benchmarks.common.codecs import (BenchCodec, Point, auto_rez_curve, classical_file, measure_point, rate_controlled,
                                      sr_codec_scale)
-from benchmarks.common.perceptual import availability
+from benchmarks.common.perceptual import announce_skipped
 from benchmarks.common.data import DEFAULT_IMAGES, default_image_paths, image_paths, load_images, load_rgb
 
 __all__ = ["DEFAULT_IMAGES", "DEFAULT_GRIDS", "BenchCodec", "Point", "build_methods", "default_image_paths", "load_rgb", "main", "measure",
@@ -189,9 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             include_auto_rez=not args.no_auto_rez)
     perceptual = not args.no_perceptual
     if perceptual:
-        for metric, why in availability().items():
-            if why:
-                print(f"note: {metric} skipped: {why}", file=sys.stderr)
+        announce_skipped()
     points, pictures = sweep(images, methods, progress=not args.quiet, perceptual=perceptual)
     command = "python -m benchmarks.bandwidth" + (" " + " ".join(sys.argv[1:] if argv is None else argv)).rstrip()
     data_label = f"folder {args.data}" if args.data else "scikit-image sample photos"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -130,11 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     extra = None
     if a.perceptual:
-        from .common.perceptual import availability, perceptual_scores
+        from .common.perceptual import announce_skipped, perceptual_scores
 
-        for metric, why in availability().items():
-            if why:
-                print(f"note: {metric} skipped: {why}", file=sys.stderr)
+        announce_skipped()
         extra = perceptual_scores
     res = route_curves(down, up, a.scale, files, a.qualities, by_name("avif"), extra_metrics=extra)
     res.update({"pair": label, "data": Path(a.data).name, "seconds": round(time.perf_counter() - t0, 1)})

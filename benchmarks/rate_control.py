@@ -320,11 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warm_up(receiver)
     metrics = None
     if args.perceptual:
-        from benchmarks.common.perceptual import availability, perceptual_scores
+        from benchmarks.common.perceptual import announce_skipped, perceptual_scores
 
-        for metric, why in availability().items():
-            if why:
-                print(f"note: {metric} skipped: {why}", file=sys.stderr)
+        announce_skipped()
         metrics = perceptual_scores
     started = time.perf_counter()
     records = []

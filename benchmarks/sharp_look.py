@@ -29,7 +29,7 @@ import numpy as np
 
 from benchmarks.common.codecs import auto_rez
 from benchmarks.common.data import image_paths, load_images
-from benchmarks.common.perceptual import availability, perceptual_scores, period_energy
+from benchmarks.common.perceptual import announce_skipped, perceptual_scores, period_energy
 from benchmarks.common.report import compressai_result, machine, write_compressai_json
 from sr_codec.imaging.metrics import bits_per_pixel, psnr
 
@@ -275,9 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.data:
         p.error("--data is required (or --merge)")
     perceptual = not args.no_perceptual
-    skipped = {k: v for k, v in availability().items() if v}
-    for metric, why in skipped.items():
-        print(f"note: {metric} skipped: {why}", file=sys.stderr)
+    skipped = announce_skipped()
     override = checkpoint_decoder(args.sharp_checkpoint) if args.sharp_checkpoint else None
     report = {"command": command, "machine": machine(), "skipped_metrics": skipped, "sets": {}}
     from tqdm import tqdm

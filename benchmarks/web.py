@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import sr_codec
 from sr_codec.demo import browser
 
 HEIGHT, WIDTH = 1224, 1632

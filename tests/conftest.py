@@ -3,6 +3,7 @@ and models with random weights written as training writes them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -10,6 +11,16 @@ import numpy as np
 import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+# Prepended to a child interpreter's code: `import tensorflow` (and keras) fails there, as in a base install.
+NO_TENSORFLOW = (
+    "import sys\n"
+    "class _Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):\n"
+    "            raise ImportError(f'{name} is blocked in this test')\n"
+    "sys.meta_path.insert(0, _Block())\n"
+)
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +116,28 @@ def random_weights_dir(tmp_path_factory) -> Path:
         model = _randomise_weights(fast_sr(scale, RANDOM_WEIGHTS_WIDTH, RANDOM_WEIGHTS_BLOCKS), seed=scale)
         _export_weights(model, weights_dir, scale=scale, width=RANDOM_WEIGHTS_WIDTH, blocks=RANDOM_WEIGHTS_BLOCKS)
     return weights_dir
+
+
+@contextlib.contextmanager
+def browser_page(harness: str, before_goto=None):
+    """A headless Chromium tab on ``web/test/<harness>`` served from the repository, once ``window.ready``;
+    skips as :func:`require_browser` does. ``before_goto(tab)`` runs first (e.g. to route a request)."""
+    executable, playwright_api = require_browser()
+    from sr_codec.demo import browser
+
+    server = browser.serve_directory(browser.REPO_ROOT)
+    try:
+        with playwright_api.sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=executable, args=list(browser.CHROMIUM_FLAGS))
+            tab = chromium.new_page()
+            if before_goto is not None:
+                before_goto(tab)
+            tab.goto(f"http://127.0.0.1:{server.server_address[1]}/web/test/{harness}")
+            tab.wait_for_function("window.ready === true", timeout=30_000)
+            yield tab
+            chromium.close()
+    finally:
+        server.shutdown()
 
 
 def require_browser():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sr_codec"
+BENCHMARKS = PACKAGE.parent / "benchmarks"
 
 #: Top-level module or subpackage of sr_codec -> its layer; a module may import its own layer and those below.
 LAYERS: dict[str, int] = {
@@ -57,21 +58,21 @@ def _exists(name: str) -> bool:
     return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
-def _imports(path: Path) -> set[str]:
-    """The sr_codec modules ``path`` imports (a ``from pkg import name`` of a submodule counts as that submodule)."""
+def _imports(path: Path, top: str = "sr_codec") -> set[str]:
+    """The ``top`` package's modules ``path`` imports (a ``from pkg import name`` of a submodule counts as that submodule)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "sr_codec"}
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == top}
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            if target.split(".")[0] != "sr_codec":
+            if target.split(".")[0] != top:
                 continue
             submodules = {f"{target}.{alias.name}" for alias in node.names if _exists(f"{target}.{alias.name}")}
             found |= submodules or {target}
@@ -80,8 +81,28 @@ def _imports(path: Path) -> set[str]:
     return {name for name in found if _exists(name) and name != module}
 
 
-def _graph() -> dict[str, set[str]]:
-    return {_module_name(path): _imports(path) for path in PACKAGE.rglob("*.py")}
+def _graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    return {_module_name(path): _imports(path, package.name) for path in package.rglob("*.py")}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle a depth-first walk of ``graph`` meets, as module paths."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                cycles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
 
 
 def _layer(module: str) -> int:
@@ -108,22 +129,14 @@ def test_imports_go_only_downwards():
 
 
 def test_no_import_cycles():
-    graph = _graph()
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    cycles: list[list[str]] = []
+    cycles = _cycles(_graph())
+    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for target in sorted(graph.get(node, ())):
-            if state.get(target) == 1:
-                cycles.append(path[path.index(target):] + [target])
-            elif target not in state:
-                visit(target, path + [target])
-        state[node] = 2
 
-    for node in sorted(graph):
-        if node not in state:
-            visit(node, [node])
+def test_benchmark_modules_have_no_import_cycle():
+    graph = _graph(BENCHMARKS)
+    assert "benchmarks.speed" in graph and "benchmarks.receiver" in graph
+    cycles = _cycles(graph)
     assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 

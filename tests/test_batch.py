@@ -20,6 +20,7 @@ pytest.importorskip("pyarrow")
 from sr_codec.batch import corpus, ray_is_worth_it, transcode  # noqa: E402
 from sr_codec.batch.__main__ import main as batch_main  # noqa: E402
 from sr_codec.batch.results import read_rows  # noqa: E402
+from conftest import NO_TENSORFLOW
 
 ALL_COLUMNS = ("path", "output", "mode", "bytes_in", "bytes_out", "width", "height", "scale", "quality", "inner",
                "psnr", "seconds", "error", "run")
@@ -241,14 +242,6 @@ def test_workers_on_the_cpu_import_no_tensorflow_and_keep_to_their_threads(monke
     assert os.environ[THREADS_ENV] == "1" and default_threads() == 1  # what every interpreter of the actor gets
 
 
-NO_TENSORFLOW = (
-    "import sys\n"
-    "class _Block:\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):\n"
-    "            raise ImportError(f'{name} is blocked in this test')\n"
-    "sys.meta_path.insert(0, _Block())\n"
-)
 
 
 def batch_subprocess(*argv: str, prelude: str = "") -> subprocess.CompletedProcess:

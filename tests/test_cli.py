@@ -16,6 +16,7 @@ import sr_codec.rate
 from sr_codec import cli
 from sr_codec.cli import main
 from sr_codec.imaging.metrics import psnr
+from conftest import NO_TENSORFLOW
 
 
 @pytest.fixture()
@@ -206,15 +207,6 @@ def test_quickstart_example(tmp_path):
 
 # ------------------------------------------------------------------ what reaches a user's terminal (file descriptor 2)
 
-# A child interpreter in which `import tensorflow` fails, as in a base install (as tests/test_litert.py does).
-NO_TENSORFLOW = (
-    "import sys\n"
-    "class _Block:\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):\n"
-    "            raise ImportError(f'{name} is blocked in this test')\n"
-    "sys.meta_path.insert(0, _Block())\n"
-)
 
 
 def cli_subprocess(*argv, prelude: str = "") -> subprocess.CompletedProcess:

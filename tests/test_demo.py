@@ -225,7 +225,7 @@ def test_the_server_never_stores_a_photo(server):
 
 
 def test_a_retried_upload_is_stored_once(server):
-    port, store = server["port"], server["store"]
+    port = server["port"]
     payload = payload_of(2)
     first = send_payload(port, "retry", payload, client_id="abc-123")
     second = send_payload(port, "retry", payload, client_id="abc-123")

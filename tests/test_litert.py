@@ -25,21 +25,13 @@ from sr_codec.receiver import runtime as rt
 from sr_codec.receiver.runtime import litert
 from sr_codec.receiver.upscale import upscale
 from sr_codec.zoo import manifest as zoo
+from conftest import NO_TENSORFLOW
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = zoo.upscaler_ids()  # downscalers (the sender's) have their own .tflite contract
 TILES = (0, 16, 40, None)
 ONE_CROP_DB = 0.15  # quality bound on one crop; the 0.05 dB of the contract is a 100-photo mean (benchmarks)  # untiled, small and medium explicit tiles, the automatic choice
 
-# A child interpreter in which `import tensorflow` fails, as in a base install.
-NO_TENSORFLOW = (
-    "import sys\n"
-    "class _Block:\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):\n"
-    "            raise ImportError(f'{name} is blocked in this test')\n"
-    "sys.meta_path.insert(0, _Block())\n"
-)
 
 
 def keras_reference(model_id: str, low: np.ndarray) -> np.ndarray:

@@ -27,26 +27,17 @@ import pytest
 from PIL import Image
 
 import sr_codec
-from conftest import require_browser
+from conftest import browser_page
 from sr_codec.demo import browser
 from sr_codec.imaging.metrics import psnr
 
 TOLERANCE = 2
-REPO = browser.REPO_ROOT
 
 
 @pytest.fixture(scope="module")
 def page():
-    executable, playwright_api = require_browser()
-    server = browser.serve_directory(REPO)
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=list(browser.CHROMIUM_FLAGS))
-        tab = chromium.new_page()
-        tab.goto(f"http://127.0.0.1:{server.server_address[1]}/web/test/conformance.html")
-        tab.wait_for_function("window.ready === true", timeout=30_000)
+    with browser_page("conformance.html") as tab:
         yield tab
-        chromium.close()
-    server.shutdown()
 
 
 def js_decode(page, payload: bytes, **options) -> dict:

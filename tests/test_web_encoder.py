@@ -26,7 +26,7 @@ from PIL import Image
 
 import sr_codec
 import sr_codec.rate
-from conftest import require_browser
+from conftest import browser_page, require_browser
 from sr_codec.demo import browser
 
 WEB = browser.WEB_DIR
@@ -197,18 +197,11 @@ def test_payload_writer_matches_python():
 
 @pytest.fixture(scope="module")
 def page():
-    executable, playwright_api = require_browser()
+    require_browser()
     if not (WEB / "node_modules" / "@jsquash" / "avif").is_dir():
         pytest.skip("web/node_modules/@jsquash/avif is missing: run `npm ci` in web/")
-    server = browser.serve_directory(browser.REPO_ROOT)
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=list(browser.CHROMIUM_FLAGS))
-        tab = chromium.new_page()
-        tab.goto(f"http://127.0.0.1:{server.server_address[1]}/web/test/encoder.html")
-        tab.wait_for_function("window.ready === true", timeout=30_000)
+    with browser_page("encoder.html") as tab:
         yield tab
-        chromium.close()
-    server.shutdown()
 
 
 def rgba_input(image: np.ndarray) -> dict:

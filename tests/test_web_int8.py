@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 import sr_codec
-from conftest import require_browser
+from conftest import browser_page, require_browser
 from sr_codec.imaging.metrics import psnr
 from sr_codec.nn.geometry import Geometry
 from sr_codec.zoo import manifest as zoo
@@ -99,21 +99,15 @@ def corpus() -> list[tuple[str, bytes]]:
 @pytest.fixture(scope="module")
 def int8_page():
     """The conformance harness with the web manifest of the shipped (int8) files served in place of the committed one."""
-    executable, playwright_api = require_browser()
-    from sr_codec.demo import browser
-
+    require_browser()
     web = build_models().build(zoo.WEIGHTS_DIR, "shipped")
-    server = browser.serve_directory(REPO)
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=list(browser.CHROMIUM_FLAGS))
-        tab = chromium.new_page()
+
+    def serve_shipped_manifest(tab):
         tab.route("**/sr_codec/weights/web_manifest.json",
                   lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(web)))
-        tab.goto(f"http://127.0.0.1:{server.server_address[1]}/web/test/conformance.html")
-        tab.wait_for_function("window.ready === true", timeout=30_000)
+
+    with browser_page("conformance.html", serve_shipped_manifest) as tab:
         yield tab, web
-        chromium.close()
-    server.shutdown()
 
 
 def test_browser_runs_the_int8_files_within_2_of_python(int8_page):

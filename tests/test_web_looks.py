@@ -20,12 +20,10 @@ import pytest
 from PIL import Image
 
 import sr_codec
-from conftest import require_browser
-from sr_codec.demo import browser
+from conftest import browser_page
 from sr_codec.zoo import manifest as zoo
 
 TOLERANCE = 2
-REPO = browser.REPO_ROOT
 
 # Runs in the harness page: the page's own module (same URL, same instance) with the import map of the page.
 JS_DECODE = """async ([b64, options]) => {
@@ -62,16 +60,8 @@ def test_web_manifest_carries_the_looks_table_and_the_twins():
 
 @pytest.fixture(scope="module")
 def page():
-    executable, playwright_api = require_browser()
-    server = browser.serve_directory(REPO)
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=list(browser.CHROMIUM_FLAGS))
-        tab = chromium.new_page()
-        tab.goto(f"http://127.0.0.1:{server.server_address[1]}/web/test/conformance.html")
-        tab.wait_for_function("window.ready === true", timeout=30_000)
+    with browser_page("conformance.html") as tab:
         yield tab
-        chromium.close()
-    server.shutdown()
 
 
 def js_decode(page, payload: bytes, **options) -> dict:

@@ -46,6 +46,16 @@ def availability() -> dict[str, str | None]:
     }
 
 
+def announce_skipped() -> dict[str, str]:
+    """Print a ``note:`` line on stderr for each metric whose tool is missing; returns {metric: why}."""
+    import sys
+
+    skipped = {metric: why for metric, why in availability().items() if why}
+    for metric, why in skipped.items():
+        print(f"note: {metric} skipped: {why}", file=sys.stderr)
+    return skipped
+
+
 def ssimulacra2(reference: np.ndarray, test: np.ndarray) -> float:
     """SSIMULACRA2 of ``test`` against ``reference`` (uint8 RGB, same size): 100 = identical, higher is better."""
     from ssimulacra2 import compute_ssimulacra2

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from sqlalchemy import DateTime, Integer, LargeBinary, String, UniqueConstraint, create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///sr_codec_demo.sqlite3"
 DATABASE_URL_ENV = "SR_CODEC_DEMO_DATABASE_URL"

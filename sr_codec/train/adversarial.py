@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -39,6 +38,7 @@ from ..imaging.io import list_images, load_rgb
 from ..imaging.metrics import mod_crop, psnr
 from ..zoo import manifest as zoo
 from .config import DEFAULT_QUALITY_RANGE
+from .data import random_aligned_crop, save_ragged
 
 
 @dataclass
@@ -107,12 +107,7 @@ def build_pairs(cfg: SharpConfig, cache_dir: Path) -> tuple[list[np.ndarray], li
             versions.append(codec.decode(codec.encode(thumb, q)))
         hrs.append(hr)
         lrs.append(versions)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    hr_arr = np.empty(len(hrs), object)
-    hr_arr[:] = hrs
-    lr_arr = np.empty(len(lrs), object)
-    lr_arr[:] = [np.array(v + [None], object)[:-1] for v in lrs]
-    np.savez(cache, hr=hr_arr, lr=lr_arr)
+    save_ragged(cache, hrs, lrs)
     return hrs, lrs
 
 
@@ -122,14 +117,7 @@ def sample(hrs, lrs, cfg: SharpConfig, rng: np.random.Generator) -> tuple[np.nda
     ys = np.empty((cfg.batch, lp * s, lp * s, 3), np.float32)
     for i in range(cfg.batch):
         k = int(rng.integers(len(hrs)))
-        lr = lrs[k][int(rng.integers(len(lrs[k])))]
-        y0, x0 = int(rng.integers(lr.shape[0] - lp + 1)), int(rng.integers(lr.shape[1] - lp + 1))
-        a, b = lr[y0:y0 + lp, x0:x0 + lp], hrs[k][y0 * s:(y0 + lp) * s, x0 * s:(x0 + lp) * s]
-        rot = int(rng.integers(4))
-        a, b = np.rot90(a, rot), np.rot90(b, rot)
-        if rng.random() < 0.5:
-            a, b = a[:, ::-1], b[:, ::-1]
-        xs[i], ys[i] = a, b
+        xs[i], ys[i] = random_aligned_crop(lrs[k][int(rng.integers(len(lrs[k])))], hrs[k], lp, s, rng)
     return xs / 255.0, ys / 255.0
 
 

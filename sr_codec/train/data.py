@@ -23,6 +23,30 @@ def training_files(folders: list[str]) -> list[Path]:
     return files
 
 
+def save_ragged(cache: Path, hrs: list[np.ndarray], lrs: list[list[np.ndarray]], **extra: np.ndarray) -> None:
+    """Cache HR images of different sizes and, per image, a list of LR versions (object arrays in one .npz)."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    hr_arr = np.empty(len(hrs), object)
+    hr_arr[:] = hrs
+    lr_arr = np.empty(len(lrs), object)
+    lr_arr[:] = [np.array(v + [None], object)[:-1] for v in lrs]
+    np.savez(cache, hr=hr_arr, lr=lr_arr, **extra)
+
+
+def random_aligned_crop(lr: np.ndarray, hr: np.ndarray, lp: int, scale: int,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``lp`` x ``lp`` LR crop and the HR crop it covers, with the same random 90-degree turn and flip."""
+    y0 = int(rng.integers(lr.shape[0] - lp + 1))
+    x0 = int(rng.integers(lr.shape[1] - lp + 1))
+    a = lr[y0 : y0 + lp, x0 : x0 + lp]
+    b = hr[y0 * scale : (y0 + lp) * scale, x0 * scale : (x0 + lp) * scale]
+    rot = int(rng.integers(4))
+    a, b = np.rot90(a, rot), np.rot90(b, rot)
+    if rng.random() < 0.5:
+        a, b = a[:, ::-1], b[:, ::-1]
+    return a, b
+
+
 def build_dataset(cfg: TrainConfig, cache_dir: Path) -> tuple[list[np.ndarray], list[list[np.ndarray]], list[int]]:
     """HR images and, per image, ``variants`` codec-degraded LR versions plus the clean one (last).
 
@@ -53,12 +77,7 @@ def build_dataset(cfg: TrainConfig, cache_dir: Path) -> tuple[list[np.ndarray], 
         versions.append(downsample(hr, cfg.scale))  # clean LR, always last
         hrs.append(hr)
         lrs.append(versions)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    hr_arr = np.empty(len(hrs), object)
-    hr_arr[:] = hrs
-    lr_arr = np.empty(len(lrs), object)
-    lr_arr[:] = [np.array(v + [None], object)[:-1] for v in lrs]
-    np.savez(cache, hr=hr_arr, lr=lr_arr, q=np.array(qualities))
+    save_ragged(cache, hrs, lrs, q=np.array(qualities))
     return hrs, lrs, qualities
 
 
@@ -77,14 +96,5 @@ class PatchSampler:
             k = int(self.rng.integers(len(self.hrs)))
             variants = self.lrs[k]
             v = len(variants) - 1 if self.rng.random() < cfg.clean_fraction else int(self.rng.integers(len(variants) - 1))
-            lr, hr = variants[v], self.hrs[k]
-            y0 = int(self.rng.integers(lr.shape[0] - lp + 1))
-            x0 = int(self.rng.integers(lr.shape[1] - lp + 1))
-            a = lr[y0 : y0 + lp, x0 : x0 + lp]
-            b = hr[y0 * s : (y0 + lp) * s, x0 * s : (x0 + lp) * s]
-            rot = int(self.rng.integers(4))
-            a, b = np.rot90(a, rot), np.rot90(b, rot)
-            if self.rng.random() < 0.5:
-                a, b = a[:, ::-1], b[:, ::-1]
-            xs[i], ys[i] = a, b
+            xs[i], ys[i] = random_aligned_crop(variants[v], self.hrs[k], lp, s, self.rng)
         return xs / 255.0, ys / 255.0

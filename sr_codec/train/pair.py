@@ -35,6 +35,7 @@ from ..imaging.metrics import mod_crop
 from ..imaging.resample import downsample
 from ..zoo import manifest as zoo
 from .codec_proxy import CodecProxy, calibrate
+from .data import random_aligned_crop
 
 PROXY_PATH = zoo.WEIGHTS_DIR / "avif_proxy.json"
 LOW_RES_PATCH = {2: 32, 4: 32, 10: 16}
@@ -80,15 +81,7 @@ def sample_batch(hrs, lrs, cfg: PairConfig, rng: np.random.Generator):
     lr_b = np.empty((cfg.batch, lp, lp, 3), np.float32)
     for i in range(cfg.batch):
         k = int(rng.integers(len(hrs)))
-        lr = lrs[k]
-        y0, x0 = int(rng.integers(lr.shape[0] - lp + 1)), int(rng.integers(lr.shape[1] - lp + 1))
-        a = lr[y0:y0 + lp, x0:x0 + lp]
-        b = hrs[k][y0 * s:(y0 + lp) * s, x0 * s:(x0 + lp) * s]
-        rot = int(rng.integers(4))
-        a, b = np.rot90(a, rot), np.rot90(b, rot)
-        if rng.random() < 0.5:
-            a, b = a[:, ::-1], b[:, ::-1]
-        lr_b[i], hr_b[i] = a, b
+        lr_b[i], hr_b[i] = random_aligned_crop(lrs[k], hrs[k], lp, s, rng)
     return hr_b / 255.0, lr_b / 255.0
 
 

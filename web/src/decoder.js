@@ -7,7 +7,7 @@
 import { InputImageError, LimitExceededError, ModelError, PayloadError } from './errors.js';
 import { alphaCodec, decodePixels, readSize } from './inner.js';
 import { resolveLimits } from './limits.js';
-import { loadRuntime, Network, probeAccelerator } from './model.js';
+import { fetchOk, loadRuntime, Network, probeAccelerator } from './model.js';
 import { INNER_CODECS, unpack } from './payload.js';
 import { downsample, resizeBicubic } from './resize.js';
 
@@ -40,14 +40,7 @@ const lowResSize = (height, width, scale) => [Math.ceil(height / scale), Math.ce
 const now = () => performance.now();
 
 async function fetchBytes(url, what) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (error) {
-    throw new ModelError(`cannot fetch ${what} ${url}: ${error.message}`, { cause: error });
-  }
-  if (!response.ok) throw new ModelError(`cannot fetch ${what} ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  return new Uint8Array(await (await fetchOk(url, what)).arrayBuffer());
 }
 
 export class Decoder {

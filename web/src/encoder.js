@@ -20,7 +20,7 @@
 import { loadAndCompile, Tensor } from '@litertjs/core';
 import { InputImageError, LimitExceededError, ModelError } from './errors.js';
 import { resolveLimits } from './limits.js';
-import { loadRuntime } from './model.js';
+import { fetchOk, loadRuntime } from './model.js';
 import { pack } from './payload.js';
 import { downsample, resizeBicubic } from './resize.js';
 import { withFixedShapes } from './tflite_shape.js';
@@ -39,14 +39,7 @@ const AVIF_WIRE_ID = 0;
 const now = () => performance.now();
 
 async function fetchJson(url, what) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (error) {
-    throw new ModelError(`cannot fetch ${what} ${url}: ${error.message}`, { cause: error });
-  }
-  if (!response.ok) throw new ModelError(`cannot fetch ${what} ${url}: HTTP ${response.status}`);
-  return response.json();
+  return (await fetchOk(url, what)).json();
 }
 
 /** Edge-replicate interleaved pixels on the bottom/right up to a multiple of `scale` (`resample.pad_to_multiple`). */
@@ -271,9 +264,7 @@ export class Encoder {
         if (!info) throw new ModelError(`no .tflite is shipped for the downscaler ${downId}`);
         await loadRuntime(this.wasmBaseUrl);
         const url = new URL(info.file, this.manifestUrl).href;
-        const response = await fetch(url);
-        if (!response.ok) throw new ModelError(`cannot fetch downscaler ${url}: HTTP ${response.status}`);
-        const bytes = new Uint8Array(await response.arrayBuffer());
+        const bytes = new Uint8Array(await (await fetchOk(url, 'downscaler')).arrayBuffer());
         const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
         const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
         if (hex !== info.sha256) throw new ModelError(`downscaler ${downId}: sha256 ${hex} does not match the manifest`);

@@ -73,6 +73,18 @@ export function probeAccelerator() {
  * probe again and warn.
  * @param {string} wasmBaseUrl folder serving node_modules/@litertjs/core/wasm/
  */
+/** `fetch(url)` that fails with a ModelError naming `what` (network error or HTTP status); the Response. */
+export async function fetchOk(url, what) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new ModelError(`cannot fetch ${what} ${url}: ${error.message}`, { cause: error });
+  }
+  if (!response.ok) throw new ModelError(`cannot fetch ${what} ${url}: HTTP ${response.status}`);
+  return response;
+}
+
 export function loadRuntime(wasmBaseUrl) {
   if (!runtimePromise) {
     filterLiteRtLogs();
