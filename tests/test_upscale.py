@@ -119,6 +119,29 @@ def test_threads_share_the_runner_and_agree(weights):
         np.testing.assert_array_equal(r, results[0])
 
 
+def test_keras_runner_calls_from_threads_on_new_shapes_agree_with_one_call():
+    """Concurrent first calls of one ``tf.function`` on a new shape crashed TensorFlow (segfault) or gave
+    one thread garbage pixels (CI, stop 24) until KerasRunner serialised its calls."""
+    from sr_codec.nn.architectures.fast import fast_sr
+
+    model = fast_sr(4, 16, 3)
+    rng = np.random.default_rng(7)
+    for round_ in range(16):
+        runner = rt.KerasRunner(model, 4, "cpu")
+        runner(rng.integers(0, 256, (1, 16, 16, 3), dtype=np.uint8))  # traced for one shape only
+        batch = rng.integers(0, 256, (4 + round_ % 3, 40 + 8 * round_, 32, 3), dtype=np.uint8)
+        results: list[np.ndarray] = []
+        threads = [threading.Thread(target=lambda: results.append(runner(batch))) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        alone = runner(batch)
+        assert len(results) == 6
+        for r in results:
+            np.testing.assert_array_equal(r, alone)
+
+
 # ------------------------------------------------------------------------------------------- tiling
 
 

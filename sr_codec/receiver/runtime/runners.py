@@ -51,7 +51,11 @@ class Runner:
 
 
 class KerasRunner(Runner):
-    """The network as one ``tf.function`` (traced once for every size), on the chosen device."""
+    """The network as one ``tf.function`` (traced once for every size), on the chosen device.
+
+    Calls are serialised: concurrent calls of one ``tf.function`` on new shapes crashed TensorFlow
+    (a segfault, or garbage pixels in one thread's output); one call already uses every core.
+    """
 
     def __init__(self, model, scale: int, device: str):
         super().__init__(model, scale, device, "keras")
@@ -71,9 +75,10 @@ class KerasRunner(Runner):
 
         self.net = net
         self.infer = infer  # public so callers can check it is traced once (experimental_get_tracing_count)
+        self._lock = threading.Lock()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        with self._tf.device(self._device):
+        with self._lock, self._tf.device(self._device):
             return self.infer(batch).numpy()
 
 
