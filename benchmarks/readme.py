@@ -67,6 +67,7 @@ class Curve:
     def __init__(self, path: str):
         data = load(path)["results"]
         self.bytes, self.psnr, self.bpp = data["bytes"], data["psnr-rgb"], data["bpp"]
+        self.ssimulacra2, self.butteraugli = data.get("ssimulacra2"), data.get("butteraugli")
         self.settings = data.get("quality") or data.get("target-bpp")
 
     def at(self, setting: float) -> tuple[float, float]:
@@ -110,25 +111,32 @@ def bandwidth_default() -> str:
 
 
 def bandwidth_bsd100() -> str:
-    """docs/results/bsd100_first20: ``python -m benchmarks.bandwidth --data ../shared/data/val/BSD100 --limit 20
-    --out docs/results/bsd100_first20`` (BD-rate on bpp, as benchmarks/bandwidth_report.py computes it)."""
-    from sr_codec.imaging.curves import bd_rate
+    """docs/results/bsd100_bandwidth: the command in its ``bandwidth_points.json`` meta (all 100 BSD100 photos);
+    BD-rates on bpp by PSNR, SSIMULACRA2 and butteraugli, as benchmarks/bandwidth_report.py computes them."""
+    from benchmarks.bandwidth_report import bd_rate_by
 
-    folder = "bsd100_first20/compressai"
+    meta = load("bsd100_bandwidth/bandwidth_points.json")["meta"]
+    folder = "bsd100_bandwidth/compressai"
     auto, x4 = Curve(f"{folder}/sr_codec-auto.json"), Curve(f"{folder}/sr_codec-x4.json")
-
-    def bd(test: Curve, codec: str) -> float:
-        ref = Curve(f"{folder}/{codec}.json")
-        return bd_rate(ref.bpp, ref.psnr, test.bpp, test.psnr)
-
-    x4_vs_avif = bd(x4, "avif")
+    rows = []
+    for key, label in (("avif", "AVIF (speed 6)"), ("auto-rez", "AUTO-REZ"), ("webp", "WebP"), ("jpeg", "JPEG")):
+        ref = Curve(f"{folder}/{key}.json")
+        cells = [bd_rate_by(metric, ref, auto) for metric in ("psnr", "ssimulacra2", "butteraugli")]
+        rows.append(f"| {label} | " + " | ".join("no overlap" if c is None else signed(c) for c in cells) + " |")
+    x4_vs_avif = bd_rate_by("psnr", Curve(f"{folder}/avif.json"), x4)
     fixed = ("Fixed scales alone do not beat AVIF where AVIF can reach" if x4_vs_avif > 0 else
-             "Fixed scales beat AVIF too") + f" (x4 {signed(x4_vs_avif, 0)} BD-rate)"
+             "Fixed scales beat AVIF too") + f" (x4 {signed(x4_vs_avif, 0)} BD-rate by PSNR)"
     return "\n".join([
-        f'BD-rate of `scale="auto"` against full-resolution AVIF: **{signed(bd(auto, "avif"))}** on BSD100 (first 20 '
-        f'photos), WebP {signed(bd(auto, "webp"))}, JPEG {signed(bd(auto, "jpeg"))}',
-        "(`python -m benchmarks.bandwidth --data ../shared/data/val/BSD100 --limit 20 --out docs/results/bsd100_first20`;",
-        f"[full table](docs/results/bsd100_first20/bandwidth.md)). {fixed}; they win by existing below AVIF's floor.",
+        f'**BSD100, all {len(meta["images"])} photos** — BD-rate of `scale="auto"` (rate control) against each '
+        "full-resolution codec and AUTO-REZ (per photo the best shrink factor 1–6 + AVIF + Lanczos) at equal",
+        "quality by three metrics; negative = fewer bytes for the same quality",
+        f'(`{meta["command"]}`; [full table](docs/results/bsd100_bandwidth/bandwidth.md)):',
+        "",
+        "| against | by PSNR | by SSIMULACRA2 | by butteraugli |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        f"{fixed}; they win by existing below AVIF's floor.",
     ])
 
 
@@ -193,29 +201,38 @@ def learned_sender() -> str:
     ])
 
 
+SHARP_RUNS = (("bicubic", "sharp/sharp_look_bsd100.json"), ("default (auto)", "sharp/sharp_look_pair_bsd100.json"))
+"""(sender, results file) of ``python -m benchmarks.sharp_look --sender bicubic`` / ``--sender auto`` on BSD100."""
+
+
 def sharp_look() -> str:
-    """docs/results/sharp/sharp_look_bsd100.json (``python -m benchmarks.sharp_look --sender bicubic``, BSD100 in two
-    halves, then ``--merge``) and docs/results/sharp/blind_panel_*.json (``python -m benchmarks.sharp_panel``)."""
-    summary = load("sharp/sharp_look_bsd100.json")["sets"]["BSD100"]["summary"]
-    rows = ["| bpp | payloads with a twin | PSNR | SSIMULACRA2 | butteraugli (ratio) |", "|---|---|---|---|---|"]
-    for bpp, e in summary.items():
-        n = round(e["sharp_twin_share"] * e["photos"])
-        if n:
-            rows.append(f"| {float(bpp):.2f} | {n} of {e['photos']} | "
-                        f"{signed(e['psnr_sharp_minus_faithful_on_twin_routes'], 2, ' dB')} | "
-                        f"{signed(e['ssimulacra2_sharp_minus_faithful_on_twin_routes'], 2, '')} | "
-                        f"{e['butteraugli_ratio_on_twin_routes']:.2f}× |")
+    """docs/results/sharp/sharp_look_bsd100.json and sharp_look_pair_bsd100.json (``python -m benchmarks.sharp_look
+    --sender bicubic`` / ``--sender auto``, BSD100 in two halves, then ``--merge``) and
+    docs/results/sharp/blind_panel_*.json (``python -m benchmarks.sharp_panel``)."""
+    rows = ["| sender | bpp | payloads with a twin | PSNR | SSIMULACRA2 | butteraugli (ratio) |",
+            "|---|---|---|---|---|---|"]
+    for sender, path in SHARP_RUNS:
+        if not (RESULTS / path).exists():
+            continue
+        for bpp, e in load(path)["sets"]["BSD100"]["summary"].items():
+            n = round(e["sharp_twin_share"] * e["photos"])
+            if n:
+                rows.append(f"| {sender} | {float(bpp):.2f} | {n} of {e['photos']} | "
+                            f"{signed(e['psnr_sharp_minus_faithful_on_twin_routes'], 2, ' dB')} | "
+                            f"{signed(e['ssimulacra2_sharp_minus_faithful_on_twin_routes'], 2, '')} | "
+                            f"{e['butteraugli_ratio_on_twin_routes']:.2f}× |")
     panels = []
     for path in sorted((RESULTS / "sharp").glob("blind_panel_*.json")):
         d = json.loads(path.read_text())
         sc = d["score"]
-        panels.append(f"{d['windows'].split(' ')[0]} windows: sharp preferred as a photo in "
-                      f"**{sc['sharp_preferred_as_photo']} of {sc['pairs']}** pairs, judged more faithful in "
-                      f"{sc['sharp_judged_more_faithful']} of {sc['pairs']}")
+        sender = re.search(r"--sender (\S+)", d["command"]).group(1)
+        panels.append(f"{d['windows'].split(' ')[0]} windows ({sender} sender): sharp preferred "
+                      f"as a photo in **{sc['sharp_preferred_as_photo']} of {sc['pairs']}** pairs, judged more "
+                      f"faithful in {sc['sharp_judged_more_faithful']} of {sc['pairs']}")
     return "\n".join([
         "**The sharp look** (`decode(look=\"sharp\")` against the faithful decode of the same payloads; all 100 BSD100",
-        "photos through rate control with the bicubic sender, `python -m benchmarks.sharp_look --sender bicubic`;",
-        "differences on the payloads whose route has a sharp twin):",
+        "photos through rate control, `python -m benchmarks.sharp_look --sender bicubic` and `--sender auto` (what",
+        "`encode` sends by default: the learned pairs); differences on the payloads whose route has a sharp twin):",
         "",
         *rows,
         "",

@@ -177,6 +177,19 @@ def model_card(method: SrMethod) -> dict:
             "training_steps": info.get("training", {}).get("steps")}
 
 
+def receiver_runtime(model_id: str) -> str:
+    """How ``upscale()`` runs ``model_id`` on this machine: the runtime, and the ``.tflite`` precision under LiteRT."""
+    from sr_codec.receiver import runtime as rt
+    from sr_codec.zoo import manifest as zoo
+
+    device = rt.resolve_device(None)
+    runtime = rt.resolve_runtime(None, device, model_id)
+    if runtime == "litert":
+        precision = zoo.model_info(model_id).get("tflite", {}).get("precision", "float32")
+        return f"LiteRT ({precision} .tflite) on the {device.upper()}"
+    return f"Keras (TensorFlow) on the {device.upper()}"
+
+
 def run(
     data: Path,
     sets: Sequence[str],
@@ -245,6 +258,7 @@ def run(
         "degraded": degraded,
         "timings": timings,
         "set5_bicubic_x4_check": set5_check(clean, limit),
+        "receiver": {m.name: receiver_runtime(m.name) for m in methods if m.kind == "model"},
     }
 
 
@@ -283,6 +297,10 @@ def markdown(results: dict, command: str) -> str:
         "brackets are the original papers'.",
         "",
     ]
+    receiver = results.get("receiver") or {}
+    if receiver:
+        lines += ["Networks run as `upscale()` runs them here: "
+                  + "; ".join(f"{name}: {how}" for name, how in receiver.items()) + ".", ""]
     check = results["set5_bicubic_x4_check"]
     if check is not None:
         verdict = "matches" if check["ok"] else "**DOES NOT MATCH**"
