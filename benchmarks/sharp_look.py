@@ -180,8 +180,9 @@ def markdown(summary: dict, label: str, command: str, wall_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def decode_timing(megapixels: float = 2.0, repeats: int = 5) -> dict:
-    """Median wall time of ``decode(look=...)`` for each look on one x4 payload (bicubic sender), interleaved runs."""
+def decode_timing(megapixels: float = 2.0, repeats: int = 5, sender: str = "bicubic") -> dict:
+    """Median wall time of ``decode(look=...)`` for each look on one x4 payload from ``sender`` (its route's
+    faithful model and sharp twin), interleaved runs."""
     import statistics
     import warnings
 
@@ -189,7 +190,7 @@ def decode_timing(megapixels: float = 2.0, repeats: int = 5) -> dict:
     from benchmarks.common.photos import make_photo
 
     photo = make_photo(megapixels)
-    payload = sr_codec.encode(photo, scale=4, sender="bicubic")
+    payload = sr_codec.encode(photo, scale=4, sender=sender)
     times: dict[str, list[float]] = {look: [] for look in ("faithful", "sharp")}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the sharp look must run its twin here, not fall back
@@ -202,7 +203,7 @@ def decode_timing(megapixels: float = 2.0, repeats: int = 5) -> dict:
                 times[look].append(time.perf_counter() - t)
     info = sr_codec.inspect(payload)
     med = {look: statistics.median(v) for look, v in times.items()}
-    return {"photo": f"{photo.shape[1]}x{photo.shape[0]}", "model": info.model_id, "repeats": repeats,
+    return {"photo": f"{photo.shape[1]}x{photo.shape[0]}", "sender": sender, "model": info.model_id, "repeats": repeats,
             "median_s": med, "ratio_sharp_vs_faithful": med["sharp"] / med["faithful"], "runs_s": times}
 
 
@@ -265,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = "python -m benchmarks.sharp_look " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.timing:
-        result = {"command": command, "machine": machine(), **decode_timing()}
+        result = {"command": command, "machine": machine(), **decode_timing(sender=args.sender)}
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{args.name}_timing.json").write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps({k: v for k, v in result.items() if k != "runs_s"}, indent=1))
