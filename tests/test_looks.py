@@ -92,3 +92,16 @@ def test_cli_decode_look(tmp_path):
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run(run + ["--look", "pretty"], capture_output=True, text=True)
     assert bad.returncode == 2 and "faithful" in bad.stderr and "sharp" in bad.stderr
+
+
+def test_default_payloads_have_a_sharp_look():
+    """encode(img) sends the x4 learned pair's thumbnail: its upscaler ships a twin, so look="sharp" runs it."""
+    payload = sr_codec.encode(_photo(160, 200))
+    model = sr_codec.inspect(payload).model_id
+    twin = zoo.model_for_look(model, "sharp")
+    assert twin is not None, f"no sharp twin for the default route's {model}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sharp = sr_codec.decode(payload, look="sharp")
+    assert np.array_equal(sharp, sr_codec.decode(payload, model=twin))
+    assert not np.array_equal(sharp, sr_codec.decode(payload))

@@ -86,8 +86,10 @@ def max_diff(a: np.ndarray, b: np.ndarray) -> int:
 
 def test_sharp_look_in_the_browser_is_pythons_sharp_look(page):
     rows = []
-    for kind, image in (("x4 astronaut 87x131", photo(131, 87)), ("x4 coffee 200x150", photo(150, 200, "coffee"))):
-        payload = sr_codec.encode(image, scale=4, sender="bicubic")
+    cases = (("x4 astronaut 87x131", photo(131, 87), "bicubic"), ("x4 coffee 200x150", photo(150, 200, "coffee"), "bicubic"),
+             ("x4 default sender (learned pair) 256x192", photo(192, 256, "coffee"), "auto"))
+    for kind, image, sender in cases:
+        payload = sr_codec.encode(image, scale=4, sender=sender)
         model = sr_codec.inspect(payload).model_id
         twin = zoo.model_for_look(model, "sharp")
         if twin is None:
