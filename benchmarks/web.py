@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from sr_codec.demo import browser
+from sr_codec.imaging.metrics import psnr
 
 HEIGHT, WIDTH = 1224, 1632
 
@@ -87,8 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "stages_ms_median": {k: statistics.median(r["timings"][k] for r in warm) for k in warm[-1]["timings"]},
                 "avif_encodes": warm[-1]["encodes"], "payload_bytes": len(payload_js), "scale": warm[-1]["scale"],
                 "quality": warm[-1]["quality"], "sender": warm[-1]["sender"],
-                "psnr_db": float(10 * np.log10(255 ** 2 / np.mean(
-                    (sr_codec.decode(payload_js)[..., :3].astype(np.float64) - rgb) ** 2))),
+                "psnr_db": psnr(rgb, sr_codec.decode(payload_js)[..., :3]),
             }
 
             decodes = []

@@ -159,3 +159,19 @@ def test_keras_is_imported_only_by_nn():
             if any(n.split(".")[0] == "keras" for n in names) and not module.startswith(("sr_codec.nn", "sr_codec.train")):
                 offenders.append(module)
     assert offenders == []
+
+
+def test_the_psnr_formula_is_written_once():
+    """``10 log10(peak^2 / mse)`` lives in :func:`sr_codec.imaging.metrics.psnr_from_mse`: every other PSNR
+    (banded rate-control PSNR, training logs, benchmarks, tests) calls it, so no copy can drift."""
+    tests = Path(__file__).resolve().parent
+    owner = PACKAGE / "imaging" / "metrics.py"
+    offenders = []
+    for root in (PACKAGE, BENCHMARKS, tests):
+        for path in root.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                called = node.func if isinstance(node, ast.Call) else None
+                name = getattr(called, "attr", None) or getattr(called, "id", None)
+                if name == "log10" and path != owner:
+                    offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert offenders == [], "PSNR written again (use imaging.metrics.psnr / psnr_from_mse): " + ", ".join(offenders)

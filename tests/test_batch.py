@@ -228,6 +228,67 @@ def test_ray_only_pays_off_when_the_rest_of_the_job_outlasts_its_start_up():
     assert ray_is_worth_it(0.5, 200, workers=2, start_s=15)  # rate control, 100 s of work: 15 + 50 s on 2 actors
     assert not ray_is_worth_it(0.5, 200, workers=1, start_s=15)  # one CPU: no gain, only the start-up
     assert not ray_is_worth_it(10.0, 3, workers=2, start_s=15)  # too few files to share
+    # this process already runs threads: Ray is weighed against their measured pace, not a plain loop's
+    assert not ray_is_worth_it(0.5, 200, workers=2, start_s=15, here_seconds_per_file=0.3)  # 15 + 50 s vs 60 s
+    assert ray_is_worth_it(0.5, 2000, workers=8, start_s=15, here_seconds_per_file=0.25)  # 8 actors vs 2x threads
+
+
+def test_free_cpus_are_what_other_programs_left_idle_while_the_first_files_ran(monkeypatch):
+    """Measured over the first batch (machine-wide busy CPU time less this process's own), not the 1-minute load
+    average, which still counts a job that has just ended."""
+    import sr_codec.batch as batch
+
+    monkeypatch.setattr(batch, "_cpus", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))  # lagging: would leave 1 CPU
+    readings = iter([(0.0, 100.0, 10.0), (2.0, 102.2, 11.8)])  # 2 s: 2.2 CPU-s busy, 1.8 of them ours
+    monkeypatch.setattr(batch.CpuMeter, "_reading", staticmethod(lambda: next(readings)))
+    assert batch.CpuMeter().free_cpus() == 4  # others used 0.2 CPUs
+    readings = iter([(0.0, 100.0, 10.0), (2.0, 106.0, 11.8)])  # others kept 2.1 CPUs busy
+    assert batch.CpuMeter().free_cpus() == 2
+    readings = iter([(0.0, 100.0, 10.0), (2.0, 109.8, 11.8)])  # a busy machine: still one thread, this one
+    assert batch.CpuMeter().free_cpus() == 1
+    readings = iter([None, None])  # no psutil: the load average
+    assert batch.CpuMeter().free_cpus() == 1
+
+
+def test_in_process_threads_give_one_threads_bytes_and_rows_in_input_order(tmp_path, small_photo, monkeypatch):
+    """runner="local" codes ``concurrency`` files at once on threads (no Ray): the same payloads, PNGs and
+    error rows as one thread, and the results table in the order of the inputs."""
+    from sr_codec.batch import workers
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(11):
+        image = np.ascontiguousarray(np.roll(small_photo, 13 * i, axis=i % 2)[: 64 + 8 * i])
+        Image.fromarray(image).save(folder / f"p{i:02d}.png")
+    (folder / "p05b.jpg").write_bytes(b"\xff\xd8\xff not a JPEG")
+    threads = set()
+    rows_of = workers.EncodeWorker.rows
+
+    def rows(self, batch):
+        threads.add(__import__("threading").current_thread().name)
+        return rows_of(self, batch)
+
+    monkeypatch.setattr(workers.EncodeWorker, "rows", rows)
+    outs = {}
+    for concurrency in (1, 3):
+        out = tmp_path / f"out{concurrency}"
+        summary = transcode([str(folder)], str(out), runner="local", concurrency=concurrency, batch_size=2,
+                            progress=False)
+        assert (summary.processed, summary.errors, summary.runner) == (12, 1, "local")
+        assert ("files at a time" in summary.line()) == (concurrency > 1)
+        names = [row["path"].rsplit("/", 1)[-1] for row in read_rows(summary.results, ALL_COLUMNS)]
+        assert names == sorted(p.name for p in folder.iterdir())  # the inputs' order
+        outs[concurrency] = {p.name: p.read_bytes() for p in out.glob("*.src")}
+    assert len(outs[1]) == 11 and outs[3] == outs[1]  # byte for byte
+    assert sum(name.startswith("sr_codec-batch") for name in threads) >= 2  # the files really ran side by side
+
+    decoded = transcode([str(tmp_path / "out3")], str(tmp_path / "png"), mode="decode", runner="local",
+                        concurrency=3, batch_size=2, progress=False)
+    assert (decoded.processed, decoded.errors) == (11, 0)
+    for name, payload in outs[1].items():
+        png = np.asarray(Image.open(tmp_path / "png" / name.replace(".src", ".png")))
+        assert np.array_equal(png, sr_codec.decode(payload))
 
 
 def test_workers_on_the_cpu_import_no_tensorflow_and_keep_to_their_threads(monkeypatch):
@@ -257,7 +318,7 @@ def test_command_line_is_quiet_small_jobs_run_in_process_and_reruns_report_earli
     assert first.returncode == 0 and first.stderr == "", first.stderr  # nothing from Ray, LiteRT or TensorFlow
     summary = first.stdout.splitlines()[-2]
     assert "6 files, 6 processed, 0 skipped (done before), 2 errors" in summary
-    assert "ran in this process: Ray's start-up" in summary  # 6 small photos: Ray would not pay off, and it says so
+    assert "ran in this process" in summary and ": Ray's start-up" in summary  # 6 small photos: Ray would not pay off, and it says so
 
     again = batch_subprocess("encode", str(photos), "--out", str(out), "--runner", "ray")
     assert again.returncode == 0 and again.stderr == ""

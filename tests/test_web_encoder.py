@@ -28,6 +28,7 @@ import sr_codec
 import sr_codec.rate
 from conftest import browser_page, require_browser
 from sr_codec.demo import browser
+from sr_codec.imaging.metrics import psnr
 
 WEB = browser.WEB_DIR
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -42,11 +43,6 @@ def node_eval(script: str):
                             timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def photo(height: int, width: int, alpha: str | None = None) -> np.ndarray:

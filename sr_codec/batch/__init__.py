@@ -10,7 +10,8 @@ once) and stream their result rows into the table.
 Where the work runs (``runner``): ``"ray"``: ``ray.data.from_items(paths)`` -> ``map_batches`` over a
 pool of actors, one per ``cpus_per_worker`` CPUs; workers read the files themselves and only result rows
 come back, so memory follows the pool size and batch size, not the corpus size. ``"local"``: the same
-workers in this process, one batch after another (what a plain loop does). ``"auto"`` (default): Ray when
+workers in this process, on one thread per free CPU (coding and the networks release the GIL: a plain loop's
+work, side by side). ``"auto"`` (default): Ray when
 a cluster is named (``address=``, ``$RAY_ADDRESS``) or Ray is already running here; otherwise the job
 starts in this process and moves the rest to a local Ray only when the files done so far say the rest
 would take clearly longer than Ray's start-up (:data:`RAY_START_S`) costs, with one actor per free CPU
@@ -32,6 +33,7 @@ import statistics
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..errors import SrCodecError
@@ -70,6 +72,8 @@ class BatchSummary:
     runner: str = ""
     """Where the files ran: ``"none"`` (nothing to do), ``"local"``, ``"ray"`` or ``"local+ray"``."""
     local_files: int = 0
+    threads: int = 1
+    """Files coded at once in this process (after the first batch, which runs alone)."""
     runner_note: str = ""
     error_examples: list[str] = field(default_factory=list)
 
@@ -133,9 +137,42 @@ def _cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _free_cpus() -> int:
-    """CPUs not busy with other work: this process's CPUs less the 1-minute load average, not counting this
-    process itself (where the load average is unknown: all of them)."""
+class CpuMeter:
+    """How many CPUs the rest of the machine leaves free, measured while this process works.
+
+    From a reading at construction to :meth:`free_cpus`: the CPU time the whole machine was busy (psutil), less
+    this process's own (threads included), per second of wall time, is what other programs used. The 1-minute
+    load average would do without psutil, but it lags: a job started right after another (or after a benchmark
+    run) would see the CPUs it has just freed as busy.
+    """
+
+    def __init__(self):
+        self.start = self._reading()
+
+    @staticmethod
+    def _reading() -> tuple[float, float, float] | None:
+        """(wall time, machine-wide busy CPU seconds, this process's CPU seconds), or None without psutil."""
+        try:
+            import psutil
+        except ImportError:  # pragma: no cover - psutil comes with the `scale` extra
+            return None
+        times = psutil.cpu_times()
+        busy = sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
+        own = os.times()
+        return time.perf_counter(), busy, own.user + own.system
+
+    def free_cpus(self) -> int:
+        """This process's CPUs less what other programs kept busy since construction (at least 1)."""
+        now = self._reading()
+        if self.start is None or now is None or now[0] - self.start[0] < 0.05:
+            return _free_cpus_by_load()
+        others = ((now[1] - self.start[1]) - (now[2] - self.start[2])) / (now[0] - self.start[0])
+        return max(1, min(_cpus(), round(_cpus() - max(0.0, others))))
+
+
+def _free_cpus_by_load() -> int:
+    """CPUs not busy with other work by the 1-minute load average, not counting this process (where the load
+    average is unknown: all of them)."""
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # Windows
@@ -160,14 +197,16 @@ def _blocks(items: int, batch_size: int, pool: int) -> int:
     return max(1, min(items, max(4 * pool, -(-items // batch_size)), 200))
 
 
-def ray_is_worth_it(seconds_per_file: float, remaining: int, workers: int, start_s: float = RAY_START_S) -> bool:
-    """Whether ``remaining`` files at ``seconds_per_file`` each finish sooner on ``workers`` Ray actors, after
-    paying ``start_s`` to start them, than one after another here; by a margin (a fifth), so a close call stays
-    in this process."""
+def ray_is_worth_it(seconds_per_file: float, remaining: int, workers: int, start_s: float = RAY_START_S,
+                    here_seconds_per_file: float | None = None) -> bool:
+    """Whether ``remaining`` files finish sooner on ``workers`` Ray actors, each taking ``seconds_per_file`` a file
+    after ``start_s`` to start them, than here at ``here_seconds_per_file`` (wall time per file in this process,
+    threads included; default: one after another, ``seconds_per_file``); by a margin (a fifth), so a close call
+    stays in this process."""
     if workers < 2 or remaining < 2 * workers:
         return False
-    here = seconds_per_file * remaining
-    return start_s + here / workers < 0.8 * here
+    here = (seconds_per_file if here_seconds_per_file is None else here_seconds_per_file) * remaining
+    return start_s + seconds_per_file * remaining / workers < 0.8 * here
 
 
 def transcode(
@@ -205,9 +244,10 @@ def transcode(
     records its RGB PSNR. ``model`` is ``sr_codec.decode``'s. ``results``: the table's location (default ``out_dir/_results``
     for Parquet, ``out_dir/_results.jsonl`` for ``results_format="jsonl"``). A re-run skips files the
     table lists as done (output present) or failed (counted in ``failed_earlier``; ``retry_errors`` runs them
-    again). ``runner``: ``"auto"``, ``"ray"`` or ``"local"`` (module docstring). ``concurrency``: actors in
-    the Ray pool (default: cluster CPUs / ``cpus_per_worker``, or GPUs / ``num_gpus`` with ``num_gpus > 0``,
-    which runs the networks on the workers' GPUs); each actor's LiteRT runs ``cpus_per_worker`` threads.
+    again). ``runner``: ``"auto"``, ``"ray"`` or ``"local"`` (module docstring). ``concurrency``: files at
+    once, as threads in this process or actors in the Ray pool (default: in this process one per free CPU; on Ray
+    cluster CPUs / ``cpus_per_worker``, or GPUs / ``num_gpus`` with ``num_gpus > 0``, which runs the networks on
+    the workers' GPUs); each actor's LiteRT runs ``cpus_per_worker`` threads.
     ``progress``: a ``done/total`` line on stderr when it is a terminal (Ray's own bars only with ``verbose``).
     """
     if mode not in MODES:
@@ -237,20 +277,22 @@ def transcode(
             runner = "ray" if num_gpus > 0 or address or os.environ.get("RAY_ADDRESS") or ray_running else "auto"
         ray_args = dict(address=address, num_cpus=num_cpus, concurrency=concurrency, cpus_per_worker=cpus_per_worker,
                         num_gpus=num_gpus, batch_size=batch_size, verbose=verbose)
-        # The actors that would add throughput here: one per free CPU (a busy machine has none to give them).
-        workers = min(concurrency or max(1, int((num_cpus or _cpus()) // cpus_per_worker)), _free_cpus())
+        # Files at once (threads here, or Ray actors on this machine): as asked, else one per CPU that the rest of
+        # the machine leaves free (a busy machine has none to give them), measured while the first files run.
+        share = max(1, int((num_cpus or _cpus()) // cpus_per_worker))
         with ResultsWriter(location) as writer, _Progress(len(todo), progress) as bar:
             rest = todo
             if runner in ("local", "auto"):
-                rest = _run_local(todo, summary, writer, bar, options, batch_size,
-                                  workers=workers if runner == "auto" else 1, verbose=verbose)
+                rest = _run_local(todo, summary, writer, bar, options, batch_size, concurrency=concurrency,
+                                  share=share, consider_ray=runner == "auto")
                 summary.runner = "local"
                 summary.local_files = len(todo) - len(rest)
             if rest:
                 summary.runner = "local+ray" if summary.local_files else "ray"
                 _run_ray(rest, summary, writer, bar, options, **ray_args)
         if summary.runner == "local":
-            summary.runner_note = "ran in this process" + (
+            at_once = f" ({summary.threads} files at a time)" if summary.threads > 1 else ""
+            summary.runner_note = f"ran in this process{at_once}" + (
                 f": Ray's start-up (about {RAY_START_S:.0f} s) would not have paid off for this job "
                 "(--runner ray to use it anyway)" if runner == "auto" else "")
         elif summary.runner == "local+ray":
@@ -283,24 +325,46 @@ class _Progress:
 
 
 def _run_local(todo, summary: BatchSummary, writer: ResultsWriter, bar: _Progress, options: Options,
-               batch_size: int, workers: int, verbose: bool) -> list:
-    """Run files in this process, a batch at a time; with ``workers`` > 1 (runner "auto"), stop as soon as the
-    files done so far say the rest would finish sooner on that many Ray actors, and return the rest."""
-    from ..receiver.runtime.litert import quiet_stderr
-
+               batch_size: int, concurrency: int | None, share: int, consider_ray: bool) -> list:
+    """Run files in this process, several at a time on threads (coding and the networks release the GIL: on 2 cores
+    two threads code 1.3-1.6x the files of a plain loop, the same bytes: docs/scale_out.md): ``concurrency``, else one per CPU of
+    ``share`` that other programs leave free. The first batch runs alone, on one thread: its per-file time is what
+    one Ray actor would take, and meanwhile :class:`CpuMeter` measures the free CPUs. With ``consider_ray``
+    (runner "auto"), stop as soon as the files done so far say the rest would finish sooner on that many Ray
+    actors, and return the rest."""
     worker = (EncodeWorker if options.mode == "encode" else DecodeWorker)(options)
-    seconds: list[float] = []
-    for first in range(0, len(todo), batch_size):
-        rest = todo[first:]
-        if seconds and ray_is_worth_it(statistics.median(seconds), len(rest), workers):
-            return rest
-        chunk = todo[first:first + batch_size]
-        with quiet_stderr(not verbose):  # LiteRT's native log lines (XNNPACK), as the CLI hides them
-            rows = worker.rows({"path": [item.source for item in chunk], "output": [item.output for item in chunk]})
+
+    def run(items) -> list[dict]:
+        return worker.rows({"path": [item.source for item in items], "output": [item.output for item in items]})
+
+    def record(rows: list[dict]) -> list[dict]:
         writer.add(rows)
         summary.add(rows)
         bar.add(len(rows))
-        seconds += [row["seconds"] for row in rows if row["seconds"] is not None]
+        return rows
+
+    meter = CpuMeter()
+    alone = [row["seconds"] for row in record(run(todo[:batch_size])) if row["seconds"] is not None]
+    if len(todo) <= batch_size:
+        return []
+    threads = concurrency or min(share, meter.free_cpus())
+    summary.threads = threads
+    ray_workers = threads if consider_ray else 1
+    start, done, first = time.perf_counter(), 0, batch_size
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sr_codec-batch") as pool:
+        while first < len(todo):
+            rest = todo[first:]
+            here = (time.perf_counter() - start) / done if done else None  # None: one after another, as `alone`
+            measured = here is not None or threads == 1  # decide on the threads' real pace, once it is known
+            if alone and measured and ray_is_worth_it(statistics.median(alone), len(rest), ray_workers,
+                                                      here_seconds_per_file=here):
+                return rest
+            chunk = todo[first:first + batch_size * threads]
+            # one file per task, so a slow file holds up no other; rows are recorded in the order of the inputs
+            for rows in pool.map(lambda item: run([item]), chunk):
+                record(rows)
+            done += len(chunk)
+            first += len(chunk)
     return []
 
 

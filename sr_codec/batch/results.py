@@ -9,33 +9,44 @@ the table is also the manifest that makes re-runs skip finished files.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import io
 import json
 import math
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
 
-import pyarrow as pa
+#: The table's columns and their Arrow types (pyarrow type names).
+COLUMN_TYPES: tuple[tuple[str, str], ...] = (
+    ("path", "string"), ("output", "string"), ("mode", "string"), ("bytes_in", "int64"), ("bytes_out", "int64"),
+    ("width", "int32"), ("height", "int32"), ("scale", "int32"), ("quality", "int32"), ("inner", "string"),
+    ("psnr", "float64"), ("seconds", "float64"), ("error", "string"), ("run", "string"),
+)
+COLUMNS = tuple(name for name, _ in COLUMN_TYPES)
+ARROW_MODULES = ("pyarrow", "pyarrow.parquet", "pyarrow.json")
+"""What writing Parquet imports: about 0.2 s, which a job run in this process would pay on top of a plain loop
+unless it happens while the first files are coded (:func:`preload_arrow`)."""
 
-SCHEMA = pa.schema([
-    ("path", pa.string()),
-    ("output", pa.string()),
-    ("mode", pa.string()),
-    ("bytes_in", pa.int64()),
-    ("bytes_out", pa.int64()),
-    ("width", pa.int32()),
-    ("height", pa.int32()),
-    ("scale", pa.int32()),
-    ("quality", pa.int32()),
-    ("inner", pa.string()),
-    ("psnr", pa.float64()),
-    ("seconds", pa.float64()),
-    ("error", pa.string()),
-    ("run", pa.string()),
-])
-COLUMNS = tuple(SCHEMA.names)
+
+@functools.cache
+def schema(without: tuple[str, ...] = ()):
+    """The Arrow schema of the table (less the columns named in ``without``); imports pyarrow on first use."""
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in COLUMN_TYPES if name not in without])
+
+
+def preload_arrow() -> threading.Thread:
+    """Import :data:`ARROW_MODULES` on a background thread, so the import overlaps work (coding releases the GIL);
+    a later ``import`` of the same module simply waits for it (Python's per-module import lock)."""
+    thread = threading.Thread(target=lambda: [importlib.import_module(m) for m in ARROW_MODULES],
+                              name="sr_codec-preload-arrow", daemon=True)
+    thread.start()
+    return thread
 
 
 def default_location(out_dir: str, fmt: str) -> str:
@@ -86,17 +97,19 @@ def finished(location: str, retry_errors: bool) -> tuple[set[str], set[str]]:
     return done, failed
 
 
-def _table(rows: list[dict]) -> pa.Table:
-    """The rows as an Arrow table of :data:`SCHEMA`, built by pyarrow's JSON reader: building it from Python
+def _table(rows: list[dict]):
+    """The rows as an Arrow table of :func:`schema`, built by pyarrow's JSON reader: building it from Python
     objects (``Table.from_pylist``) makes pyarrow import pandas, most of a second, which a job that runs in
     this process would pay on top of a plain loop. JSON has no infinity (a lossless decode's PSNR): such
     rows take the Python path."""
-    if any(isinstance(v, float) and not math.isfinite(v) for row in rows for v in row.values()):
-        return pa.Table.from_pylist(rows, schema=SCHEMA)
+    import pyarrow as pa
     import pyarrow.json as pa_json
 
+    if any(isinstance(v, float) and not math.isfinite(v) for row in rows for v in row.values()):
+        return pa.Table.from_pylist(rows, schema=schema())
+
     text = "".join(json.dumps({name: row.get(name) for name in COLUMNS}) + "\n" for row in rows)
-    return pa_json.read_json(io.BytesIO(text.encode()), parse_options=pa_json.ParseOptions(explicit_schema=SCHEMA))
+    return pa_json.read_json(io.BytesIO(text.encode()), parse_options=pa_json.ParseOptions(explicit_schema=schema()))
 
 
 class ResultsWriter:
@@ -115,6 +128,7 @@ class ResultsWriter:
             self._handle = open(location, "a", encoding="utf-8")
         else:
             Path(location).mkdir(parents=True, exist_ok=True)
+            preload_arrow()  # written at the end: import it while the files are coded
 
     def add(self, rows: list[dict]) -> None:
         for row in rows:

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 import sr_codec
 
@@ -22,9 +21,7 @@ from .. import codecs
 from ..imaging.metrics import psnr
 from ..imaging.normalise import load_image
 from .corpus import read_bytes, write_bytes_atomic
-from .results import SCHEMA
-
-ROW_SCHEMA = pa.schema([f for f in SCHEMA if f.name != "run"])  # the driver adds the run id
+from .results import schema
 
 
 @dataclass(frozen=True)
@@ -91,9 +88,12 @@ class _Worker:
     def _warm_up(self) -> None:
         """Load the network this job will use now, once, instead of inside the first batch."""
 
-    def __call__(self, batch: dict) -> pa.Table:
-        """Ray Data's call: a batch of ``path`` and ``output`` columns -> its result rows as an Arrow table."""
-        return pa.Table.from_pylist(self.rows(batch), schema=ROW_SCHEMA)
+    def __call__(self, batch: dict):
+        """Ray Data's call: a batch of ``path`` and ``output`` columns -> its result rows as an Arrow table
+        (every column but ``run``, which the driver adds)."""
+        import pyarrow as pa
+
+        return pa.Table.from_pylist(self.rows(batch), schema=schema(without=("run",)))
 
     def rows(self, batch: dict) -> list[dict]:
         """The result rows of a batch (``path``, ``output``: sequences of the same length), one per file."""

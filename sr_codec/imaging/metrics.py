@@ -14,14 +14,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
+    """The one PSNR formula: ``10 log10(peak^2 / mse)`` dB; ``inf`` for a zero error."""
+    return float("inf") if mse == 0 else float(10.0 * np.log10(peak * peak / mse))
+
+
 def psnr(reference: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
     """PSNR in dB over all pixels and channels; ``inf`` for identical images."""
     ref = np.asarray(reference, np.float64)
     tst = np.asarray(test, np.float64)
     if ref.shape != tst.shape:
         raise ValueError(f"shape mismatch {ref.shape} vs {tst.shape}")
-    mse = np.mean((ref - tst) ** 2)
-    return float("inf") if mse == 0 else float(10.0 * np.log10(peak * peak / mse))
+    return psnr_from_mse(float(np.mean((ref - tst) ** 2)), peak)
 
 
 def rgb_to_y(rgb: np.ndarray) -> np.ndarray:

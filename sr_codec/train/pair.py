@@ -31,7 +31,7 @@ import numpy as np
 
 from ..codecs import by_name
 from ..imaging.io import list_images, load_rgb
-from ..imaging.metrics import mod_crop
+from ..imaging.metrics import mod_crop, psnr_from_mse
 from ..imaging.resample import downsample
 from ..zoo import manifest as zoo
 from .codec_proxy import CodecProxy, calibrate
@@ -317,15 +317,15 @@ def main(argv=None) -> int:
         state["elapsed"] = start_elapsed + now - start
         if state["step"] % 100 == 0:
             m = np.mean(log[-100:], axis=0)
-            print(f"step {state['step']} t={state['elapsed']:.0f}s loss {m[0]:.4f} psnr {-10 * np.log10(m[1]):.2f} "
-                  f"rate x{m[2]:.3f} thumb {-10 * np.log10(m[3]):.1f} dB", flush=True)
+            print(f"step {state['step']} t={state['elapsed']:.0f}s loss {m[0]:.4f} psnr {psnr_from_mse(m[1], peak=1.0):.2f} "
+                  f"rate x{m[2]:.3f} thumb {psnr_from_mse(m[3], peak=1.0):.1f} dB", flush=True)
         if now - last_ckpt > args.checkpoint_minutes * 60 or state["elapsed"] >= budget:
             if val_files:
                 state["validation"] = route_curves(down, up, cfg.scale, val_files[:8], [20, 40, 60], codec,
                                                    summary_only=True)
             m = np.mean(log[-200:], axis=0)
             state["history"].append({"step": state["step"], "elapsed": round(state["elapsed"]), "loss": m[0],
-                                     "train_psnr": -10 * np.log10(m[1]), "rate_ratio": m[2], **state["validation"]})
+                                     "train_psnr": psnr_from_mse(m[1], peak=1.0), "rate_ratio": m[2], **state["validation"]})
             save_checkpoint(ckpt, down, up, optimizers, state)
             print(f"checkpoint step {state['step']}: {state['validation']}", flush=True)
             last_ckpt = time.monotonic()

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...codecs import InnerCodec
 from ...errors import InputImageError
+from ...imaging.metrics import psnr_from_mse
 from ...imaging.resample import low_res_size, upsample_bicubic
 from ...zoo import manifest as zoo
 from ..builder import PayloadBuilder
@@ -218,9 +219,7 @@ def psnr_bounded(reference: np.ndarray, test: np.ndarray, rows: int = 256) -> fl
         diff = reference[top : top + rows].astype(np.int32) - test[top : top + rows]
         flat = diff.ravel().astype(np.int64)
         total += int(flat @ flat)
-    if total == 0:
-        return math.inf
-    return float(10.0 * np.log10(255.0 * 255.0 * reference.size / total))
+    return psnr_from_mse(total / reference.size)
 
 
 def quality_guess(session: Session, scale: int, budget: int) -> int:
