@@ -326,9 +326,9 @@ class _Progress:
 
 def _run_local(todo, summary: BatchSummary, writer: ResultsWriter, bar: _Progress, options: Options,
                batch_size: int, concurrency: int | None, share: int, consider_ray: bool) -> list:
-    """Run files in this process, several at a time on threads (coding and the networks release the GIL: on 2 cores
-    two threads code 1.3-1.6x the files of a plain loop, the same bytes: docs/scale_out.md): ``concurrency``, else one per CPU of
-    ``share`` that other programs leave free. The first batch runs alone, on one thread: its per-file time is what
+    """Run files in this process, several at a time on threads (coding and the networks release the GIL: on 2
+    cores two threads code 1.3-1.6x the files of a plain loop, the same bytes: docs/scale_out.md):
+    ``concurrency``, else one per CPU of ``share`` that other programs leave free. The first batch runs alone, on one thread: its per-file time is what
     one Ray actor would take, and meanwhile :class:`CpuMeter` measures the free CPUs. With ``consider_ray``
     (runner "auto"), stop as soon as the files done so far say the rest would finish sooner on that many Ray
     actors, and return the rest."""
