@@ -38,6 +38,7 @@ from benchmarks.bandwidth_report import write_outputs
 from benchmarks.common.codecs import (BenchCodec, Point, auto_rez_curve, classical_file, measure_point, rate_controlled,
                                      sr_codec_scale)
 from benchmarks.common.perceptual import announce_skipped
+from benchmarks.common.report import progress_bar
 from benchmarks.common.data import DEFAULT_IMAGES, default_image_paths, image_paths, load_images, load_rgb
 
 __all__ = ["DEFAULT_IMAGES", "DEFAULT_GRIDS", "BenchCodec", "Point", "build_methods", "default_image_paths", "load_rgb", "main", "measure",
@@ -107,12 +108,11 @@ def sweep(
 ) -> tuple[list[Point], dict[tuple[str, float], np.ndarray]]:
     """Measure every (image, method, setting). Returns the points and the decoded pictures of image
     number ``keep_pictures_of`` (for the visual grid)."""
-    from tqdm import tqdm
 
     total = len(images) * sum(len(m.settings) for m in methods)
     points: list[Point] = []
     pictures: dict[tuple[str, float], np.ndarray] = {}
-    with tqdm(total=total, desc="bandwidth", unit="pt", disable=not progress, file=sys.stderr) as bar:
+    with progress_bar(total=total, enabled=progress, desc="bandwidth", unit="pt") as bar:
         for index, (name, image) in enumerate(images):
             payloads: dict[tuple[str, float], bytes] = {}
             measured: dict[tuple[str, str, float], tuple[Point, np.ndarray]] = {}

@@ -30,7 +30,7 @@ import numpy as np
 from benchmarks.common.codecs import auto_rez
 from benchmarks.common.data import image_paths, load_images
 from benchmarks.common.perceptual import announce_skipped, perceptual_scores, period_energy
-from benchmarks.common.report import compressai_result, machine, write_compressai_json
+from benchmarks.common.report import compressai_result, machine, progress_bar, write_compressai_json
 from sr_codec.imaging.metrics import bits_per_pixel, psnr
 
 DEFAULT_BUDGETS = (0.02, 0.03, 0.05, 0.10)
@@ -279,7 +279,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     skipped = announce_skipped()
     override = checkpoint_decoder(args.sharp_checkpoint) if args.sharp_checkpoint else None
     report = {"command": command, "machine": machine(), "skipped_metrics": skipped, "sets": {}}
-    from tqdm import tqdm
 
     sets = {}
     for folder in args.data:
@@ -287,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         label = Path(folder).name
         images = load_images(image_paths(folder, args.limit))
         rows = []
-        for name, image in tqdm(images, desc=label, file=sys.stderr):
+        for name, image in progress_bar(images, desc=label):
             rows += measure_photo(name, image, args.budgets, args.sender, override, perceptual)
         sets[label] = (len(images), rows, time.perf_counter() - started, command)
     print(write_report(report, sets, args.budgets, args.out, args.name))

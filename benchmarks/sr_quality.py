@@ -38,6 +38,7 @@ import numpy as np
 
 from benchmarks.common.data import SHARED, image_paths, load_images
 from benchmarks.common.peers import SrFunction, opencv_peers
+from benchmarks.common.report import progress_bar
 
 DEFAULT_DATA = SHARED / "data" / "val"
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
@@ -203,7 +204,6 @@ def run(
     degraded_qualities: Sequence[int] | None = None,
 ) -> dict:
     """Every number of the tables, as a JSON-ready dict."""
-    from tqdm import tqdm
 
     from sr_codec import codecs
 
@@ -212,7 +212,7 @@ def run(
     methods = all_methods(scales, peers, model_ids)
     clean: list[dict] = []
     jobs = [(m, name) for m in methods for name in loaded]
-    for method, name in tqdm(jobs, desc="sr_quality", disable=not progress, file=sys.stderr):
+    for method, name in progress_bar(jobs, enabled=progress, desc="sr_quality"):
         started = time.perf_counter()
         scores = evaluate_clean(loaded[name], method)
         clean.append(
@@ -229,7 +229,7 @@ def run(
         )
     timings = []
     if timing_repeats:
-        for method in tqdm(methods, desc="decode timing", disable=not progress, file=sys.stderr):
+        for method in progress_bar(methods, enabled=progress, desc="decode timing"):
             timings.append({"method": method.name, "kind": method.kind, "scale": method.scale,
                             "output": list(TIMING_OUTPUT), "decode_s": decode_timing(method, timing_repeats),
                             **model_card(method)})

@@ -369,3 +369,13 @@ def test_sharp_look_cli_measures_both_looks_and_auto_rez_and_merges(tmp_path):
                             "--budgets", "0.3", "--out", str(out), "--name", "m"]) == 0
     merged = json.loads((out / "m.json").read_text())["sets"]["twice"]
     assert merged["photos"] == 4 and len(merged["rows"]) == 4
+
+
+def test_progress_bars_draw_only_on_a_terminal(capsys):
+    """Quickstart's benchmark run into a log or a pipe leaves nothing on stderr (a bar only on a terminal)."""
+    from benchmarks.common.report import progress_bar
+
+    assert list(progress_bar(range(3), desc="bandwidth")) == [0, 1, 2]
+    with progress_bar(total=2, enabled=True) as bar:
+        bar.update(2)
+    assert capsys.readouterr().err == ""

@@ -57,3 +57,12 @@ def mean_or_none(values: Sequence[float]) -> float | None:
 def machine() -> str:
     """The machine a measurement ran on, for report headers."""
     return f"{os.cpu_count()} CPU cores ({platform.machine()}, Python {platform.python_version()})"
+
+
+def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
+    """A tqdm bar on stderr, drawn only when stderr is a terminal: a log or a pipe gets no carriage-return lines."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(iterable, disable=True if not enabled else None, file=sys.stderr, **kwargs)
