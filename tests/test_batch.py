@@ -251,6 +251,16 @@ def test_free_cpus_are_what_other_programs_left_idle_while_the_first_files_ran(m
     assert batch.CpuMeter().free_cpus() == 1
 
 
+def test_in_process_threads_follow_the_free_cpus_up_to_a_cap(photos, tmp_path, monkeypatch):
+    import sr_codec.batch as batch
+
+    monkeypatch.setattr(batch, "_cpus", lambda: 16)
+    for free, expected in ((1, 1), (3, 3), (16, batch.LOCAL_MAX_THREADS)):
+        monkeypatch.setattr(batch.CpuMeter, "free_cpus", lambda self, free=free: free)
+        summary = transcode([str(photos)], str(tmp_path / f"out{free}"), runner="local", batch_size=2, progress=False)
+        assert (summary.processed, summary.errors, summary.threads) == (6, 2, expected)
+
+
 def test_in_process_threads_give_one_threads_bytes_and_rows_in_input_order(tmp_path, small_photo, monkeypatch):
     """runner="local" codes ``concurrency`` files at once on threads (no Ray): the same payloads, PNGs and
     error rows as one thread, and the results table in the order of the inputs."""

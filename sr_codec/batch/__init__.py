@@ -10,7 +10,7 @@ once) and stream their result rows into the table.
 Where the work runs (``runner``): ``"ray"``: ``ray.data.from_items(paths)`` -> ``map_batches`` over a
 pool of actors, one per ``cpus_per_worker`` CPUs; workers read the files themselves and only result rows
 come back, so memory follows the pool size and batch size, not the corpus size. ``"local"``: the same
-workers in this process, on one thread per free CPU (coding and the networks release the GIL: a plain loop's
+workers in this process, on one thread per free CPU, up to 4 (coding and the networks release the GIL: a plain loop's
 work, side by side). ``"auto"`` (default): Ray when
 a cluster is named (``address=``, ``$RAY_ADDRESS``) or Ray is already running here; otherwise the job
 starts in this process and moves the rest to a local Ray only when the files done so far say the rest
@@ -49,6 +49,9 @@ from .workers import DecodeWorker, EncodeWorker, Options
 
 MODES = ("encode", "decode")
 RUNNERS = ("auto", "ray", "local")
+LOCAL_MAX_THREADS = 4
+"""Files at once in this process by default, however many CPUs are free: each holds a photo and its coding
+buffers, and the GIL makes more threads pay less; past it, a long job is weighed for Ray's processes."""
 RAY_START_S = 15.0
 """What moving a job to a local Ray costs before its first file: ``ray.init`` plus an actor pool that has imported
 sr_codec and loaded its networks (measured 6-11 s on a loaded 2-core machine, docs/scale_out.md), with a margin."""
@@ -328,7 +331,8 @@ def _run_local(todo, summary: BatchSummary, writer: ResultsWriter, bar: _Progres
                batch_size: int, concurrency: int | None, share: int, consider_ray: bool) -> list:
     """Run files in this process, several at a time on threads (coding and the networks release the GIL: on 2
     cores two threads code 1.3-1.6x the files of a plain loop, the same bytes: docs/scale_out.md):
-    ``concurrency``, else one per CPU of ``share`` that other programs leave free. The first batch runs alone, on one thread: its per-file time is what
+    ``concurrency``, else one per CPU of ``share`` that other programs leave free, at most
+    :data:`LOCAL_MAX_THREADS`. The first batch runs alone, on one thread: its per-file time is what
     one Ray actor would take, and meanwhile :class:`CpuMeter` measures the free CPUs. With ``consider_ray``
     (runner "auto"), stop as soon as the files done so far say the rest would finish sooner on that many Ray
     actors, and return the rest."""
@@ -347,9 +351,10 @@ def _run_local(todo, summary: BatchSummary, writer: ResultsWriter, bar: _Progres
     alone = [row["seconds"] for row in record(run(todo[:batch_size])) if row["seconds"] is not None]
     if len(todo) <= batch_size:
         return []
-    threads = concurrency or min(share, meter.free_cpus())
+    free = min(share, meter.free_cpus())
+    threads = concurrency or min(free, LOCAL_MAX_THREADS)
     summary.threads = threads
-    ray_workers = threads if consider_ray else 1
+    ray_workers = (concurrency or free) if consider_ray else 1  # actors: one per free CPU
     start, done, first = time.perf_counter(), 0, batch_size
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sr_codec-batch") as pool:
         while first < len(todo):
