@@ -328,7 +328,8 @@ def test_command_line_is_quiet_small_jobs_run_in_process_and_reruns_report_earli
     assert first.returncode == 0 and first.stderr == "", first.stderr  # nothing from Ray, LiteRT or TensorFlow
     summary = first.stdout.splitlines()[-2]
     assert "6 files, 6 processed, 0 skipped (done before), 2 errors" in summary
-    assert "ran in this process" in summary and ": Ray's start-up" in summary  # 6 small photos: Ray would not pay off, and it says so
+    # 6 small photos: Ray would not pay off, and it says so
+    assert "ran in this process" in summary and ": Ray's start-up" in summary
 
     again = batch_subprocess("encode", str(photos), "--out", str(out), "--runner", "ray")
     assert again.returncode == 0 and again.stderr == ""
