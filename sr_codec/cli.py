@@ -139,8 +139,9 @@ def batch_parser() -> argparse.ArgumentParser:
                           "ray: always; local: never")
     ray.add_argument("--address", default=None, help="a Ray cluster (default $RAY_ADDRESS, else an embedded local Ray)")
     ray.add_argument("--num-cpus", type=int, default=None, help="local Ray: CPUs to use (default: all)")
-    ray.add_argument("--concurrency", type=int, default=None, help="files at once: threads in this process, or actors on Ray (default: one per free CPU here; "
-                          "from the cluster on Ray)")
+    ray.add_argument("--concurrency", type=int, default=None,
+                     help="files at once: threads in this process, or actors on Ray (default: one per free CPU "
+                          "here, at most 4; from the cluster on Ray)")
     ray.add_argument("--cpus-per-worker", type=float, default=1.0,
                      help="CPUs per actor, also its LiteRT threads (SR_CODEC_THREADS)")
     ray.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per actor (>0: networks run on GPU workers)")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -276,7 +277,7 @@ def test_in_process_threads_give_one_threads_bytes_and_rows_in_input_order(tmp_p
     rows_of = workers.EncodeWorker.rows
 
     def rows(self, batch):
-        threads.add(__import__("threading").current_thread().name)
+        threads.add(threading.current_thread().name)
         return rows_of(self, batch)
 
     monkeypatch.setattr(workers.EncodeWorker, "rows", rows)

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -61,8 +62,6 @@ def machine() -> str:
 
 def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
     """A tqdm bar on stderr, drawn only when stderr is a terminal: a log or a pipe gets no carriage-return lines."""
-    import sys
-
     from tqdm import tqdm
 
     return tqdm(iterable, disable=True if not enabled else None, file=sys.stderr, **kwargs)

@@ -317,15 +317,17 @@ def main(argv=None) -> int:
         state["elapsed"] = start_elapsed + now - start
         if state["step"] % 100 == 0:
             m = np.mean(log[-100:], axis=0)
-            print(f"step {state['step']} t={state['elapsed']:.0f}s loss {m[0]:.4f} psnr {psnr_from_mse(m[1], peak=1.0):.2f} "
-                  f"rate x{m[2]:.3f} thumb {psnr_from_mse(m[3], peak=1.0):.1f} dB", flush=True)
+            print(f"step {state['step']} t={state['elapsed']:.0f}s loss {m[0]:.4f} "
+                  f"psnr {psnr_from_mse(m[1], peak=1.0):.2f} rate x{m[2]:.3f} "
+                  f"thumb {psnr_from_mse(m[3], peak=1.0):.1f} dB", flush=True)
         if now - last_ckpt > args.checkpoint_minutes * 60 or state["elapsed"] >= budget:
             if val_files:
                 state["validation"] = route_curves(down, up, cfg.scale, val_files[:8], [20, 40, 60], codec,
                                                    summary_only=True)
             m = np.mean(log[-200:], axis=0)
             state["history"].append({"step": state["step"], "elapsed": round(state["elapsed"]), "loss": m[0],
-                                     "train_psnr": psnr_from_mse(m[1], peak=1.0), "rate_ratio": m[2], **state["validation"]})
+                                     "train_psnr": psnr_from_mse(m[1], peak=1.0), "rate_ratio": m[2],
+                                     **state["validation"]})
             save_checkpoint(ckpt, down, up, optimizers, state)
             print(f"checkpoint step {state['step']}: {state['validation']}", flush=True)
             last_ckpt = time.monotonic()
